@@ -1,0 +1,137 @@
+"""The stage contract: a pure, batch-wise function over Arrow record batches.
+
+A stage declares the columns it reads (`requires`) and the columns it adds (`produces`),
+validates its parameters with a pydantic model (`Params`, unknown keys are errors), may load
+heavy state once per worker in `setup()` (a model, a word list), and transforms one
+`pyarrow.RecordBatch` at a time in `process()`.
+
+`process()` returns a batch with the same rows, in the same order, with the `produces` columns
+added; rows the stage wants to drop carry a non-null `drop_reason` (and a `drop_detail`).
+Stages never remove rows themselves and never do I/O: engines (in-process, Ray, Beam) call
+the very same object, so there is one implementation of each stage's logic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from babelmill.pipeline.core.schema import DROP_DETAIL, DROP_REASON
+
+
+class StageError(ValueError):
+    """A stage was misconfigured or fed a batch that lacks a required column."""
+
+
+class StageParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage:
+    #: Name used in configs and in rejects (`stage` column).
+    name: ClassVar[str] = ""
+    #: Columns the stage reads.
+    requires: ClassVar[tuple[str, ...]] = ("id", "text")
+    #: Columns the stage adds (name -> Arrow type).
+    produces: ClassVar[dict[str, pa.DataType]] = {}
+    #: Reject reasons this stage can emit (documentation + report ordering).
+    reasons: ClassVar[tuple[str, ...]] = ()
+    Params: ClassVar[type[StageParams]] = StageParams
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as e:
+            raise StageError(f"stage '{self.name}': invalid parameters:\n{e}") from None
+        self._ready = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load per-worker state (models, tables). Called once before the first batch."""
+
+    def ensure_setup(self) -> None:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    # -- the function ------------------------------------------------------------------------
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        missing = [c for c in self.requires if c not in batch.schema.names]
+        if missing:
+            raise StageError(f"stage '{self.name}' needs column(s) {missing}; batch has {batch.schema.names}")
+        self.ensure_setup()
+        out = self.process(batch)
+        if out.num_rows != batch.num_rows:
+            raise StageError(f"stage '{self.name}' changed the row count ({batch.num_rows} -> {out.num_rows})")
+        return out
+
+    # -- state for engines that pickle stages to workers --------------------------------------
+    def __getstate__(self) -> dict:
+        # Only parameters travel; per-worker state is rebuilt by setup() on the worker.
+        return {"params": self.params.model_dump()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["params"])
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "requires": list(self.requires),
+            "produces": {k: str(v) for k, v in self.produces.items()},
+            "reasons": list(self.reasons),
+            "params": self.params.model_dump(mode="json"),
+        }
+
+
+def with_drops(batch: pa.RecordBatch, reason: pa.Array, detail: pa.Array | None = None) -> pa.RecordBatch:
+    """Attach (or merge into existing) drop_reason/drop_detail columns; an existing non-null
+    reason wins, so the first stage to drop a row is the one that is reported."""
+    n = batch.num_rows
+    if detail is None:
+        detail = pa.nulls(n, pa.string())
+    names = batch.schema.names
+    if DROP_REASON in names:
+        import pyarrow.compute as pc
+
+        old_r = batch.column(DROP_REASON)
+        old_d = batch.column(DROP_DETAIL)
+        keep_old = pc.is_valid(old_r)
+        reason = pc.if_else(keep_old, old_r, reason)
+        detail = pc.if_else(keep_old, old_d, detail)
+        batch = batch.drop_columns([DROP_REASON, DROP_DETAIL])
+    return batch.append_column(DROP_REASON, reason.cast(pa.string())).append_column(
+        DROP_DETAIL, detail.cast(pa.string())
+    )
+
+
+_REGISTRY: dict[str, type[Stage]] = {}
+
+
+def register_stage(cls: type[Stage]) -> type[Stage]:
+    if not cls.name:
+        raise StageError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_builtin_stages() -> None:
+    # Importing the stages package registers every built-in stage.
+    import babelmill.pipeline.stages  # noqa: F401
+
+
+def get_stage_class(name: str) -> type[Stage]:
+    _load_builtin_stages()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise StageError(f"unknown stage '{name}'; known stages: {sorted(_REGISTRY)}") from None
+
+
+def stage_names() -> list[str]:
+    _load_builtin_stages()
+    return sorted(_REGISTRY)
