@@ -125,6 +125,18 @@ def _load_builtin_stages() -> None:
 
 
 def get_stage_class(name: str) -> type[Stage]:
+    """A built-in stage by name, or a user stage given as "package.module:ClassName"."""
+    if ":" in name:
+        import importlib
+
+        mod_name, _, cls_name = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+        except (ImportError, AttributeError) as e:
+            raise StageError(f"cannot load stage '{name}': {e}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Stage)):
+            raise StageError(f"'{name}' is not a babelmill Stage subclass")
+        return cls
     _load_builtin_stages()
     try:
         return _REGISTRY[name]

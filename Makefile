@@ -1,0 +1,57 @@
+# babelmill — every target sets itself up (virtualenv + pinned dependencies) first.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.setup-done
+TORCH_PIN := torch==2.13.0
+ENGINE ?= ray
+BENCH_SCALE ?= 1
+export BENCH_SCALE
+
+.PHONY: help setup demo test test-fast bench lint lock clean distclean
+
+help:
+	@echo "make demo   - run the pipeline on the built-in UDHR demo corpus (sets itself up)"
+	@echo "make test   - run the test suite (sets itself up)"
+	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make lint   - ruff"
+	@echo "make setup  - create $(VENV) with pinned dependencies (idempotent)"
+
+setup: $(STAMP)
+
+# torch is pinned and installed before anything else so that no dependency can pull a CUDA build.
+$(STAMP): requirements.txt pyproject.toml setup.py
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_PIN)
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e .
+	@touch $@
+
+demo: setup
+	$(PY) -m babelmill.demo.run --engine $(ENGINE)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) -m bench.run_all
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# Re-pin the full dependency tree from requirements.in (run after changing it).
+lock: setup
+	$(PIP) install -q -r requirements.in
+	$(PIP) freeze --exclude-editable | grep -v -E '^(torch|babelmill)==' > requirements.txt
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache bench/_work
+
+distclean: clean
+	rm -rf $(VENV) .cache data/demo

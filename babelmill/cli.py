@@ -1,0 +1,79 @@
+"""`babelmill` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["ray", "beam", "local"], help="override the config's engine")
+
+
+def cmd_run(args) -> int:
+    from babelmill.pipeline.config import load_config
+    from babelmill.pipeline.runner.run import run_pipeline
+    from babelmill.pipeline.runner.summary import print_summary
+
+    overrides = {}
+    if args.output:
+        overrides["output.dir"] = args.output
+    if args.strict:
+        overrides["strict"] = True
+    cfg = load_config(args.config, overrides)
+    manifest = run_pipeline(cfg, engine=args.engine, overwrite=args.overwrite)
+    print_summary(manifest)
+    print(f"manifest: {Path(cfg.output.dir) / 'manifest.json'}")
+    return 0
+
+
+def cmd_langid(args) -> int:
+    from babelmill.pipeline.scripting import langid_command
+
+    return langid_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="babelmill", description=__doc__)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("run", help="run a pipeline described by a YAML config")
+    p.add_argument("config")
+    _add_engine(p)
+    p.add_argument("--output", help="override output.dir")
+    p.add_argument("--strict", action="store_true", help="fail on the first bad input record")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in the output dir")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("langid", help="identify the language of each document")
+    p.add_argument("--input", required=True, nargs="+", help="JSONL or Parquet with id and text")
+    p.add_argument("--output", required=True, help="Parquet file: id, lang, lang_score, script, top_langs")
+    p.add_argument("--model", help="fastText LID model (default: lid.176.ftz)")
+    p.add_argument("--languages", help="language registry YAML")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default="id")
+    p.add_argument("--strict", action="store_true")
+    _add_engine(p)
+    p.set_defaults(func=cmd_langid, engine_default="local")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from babelmill.pipeline.config import ConfigError
+    from babelmill.pipeline.io.readers import InputError
+    from babelmill.pipeline.runner.run import RunStateError
+
+    try:
+        return args.func(args)
+    except (ConfigError, InputError, RunStateError) as e:
+        print(f"babelmill: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The pipeline run configuration (YAML), validated with pydantic.
+
+Unknown keys are errors everywhere (a misspelt option must never be silently ignored), and
+every error names the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from babelmill.yamlconf import ConfigError, format_validation_error, load_model, read_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Strict):
+    paths: list[str] = Field(min_length=1, description="files, directories or glob patterns")
+    format: Literal["auto", "jsonl", "parquet", "warc", "text"] = "auto"
+    text_field: str = "text"
+    id_field: str | None = "id"
+    extra_fields: list[str] = Field(default_factory=list, description="fields carried through as columns")
+    batch_size: int = Field(1000, gt=0)
+    max_doc_bytes: int = Field(10_000_000, gt=0)
+    split_mb: float = Field(64.0, gt=0, description="plain JSONL/Parquet files above this size become several work units")
+
+    @field_validator("paths")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if any(not p.strip() for p in v):
+            raise ValueError("empty path")
+        return v
+
+
+class OutputConfig(_Strict):
+    dir: str
+    format: Literal["parquet", "jsonl"] = "parquet"
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    rejects_keep_text: bool = Field(True, description="store the dropped document's text in rejects")
+
+
+class StageConfig(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RayConfig(_Strict):
+    address: str | None = Field(None, description="cluster address; default: $RAY_ADDRESS, else a local Ray")
+    num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all)")
+    concurrency: int | None = Field(None, description="parallel workers (default: CPUs available)")
+    dashboard: bool = False
+    dashboard_host: str = "127.0.0.1"
+
+
+class BeamConfig(_Strict):
+    runner: str = "DirectRunner"
+    options: list[str] = Field(default_factory=list, description="extra pipeline options, e.g. --flink_master=...")
+    direct_num_workers: int = 1
+
+
+class EngineConfig(_Strict):
+    name: Literal["local", "ray", "beam"] = "ray"
+    ray: RayConfig = Field(default_factory=RayConfig)
+    beam: BeamConfig = Field(default_factory=BeamConfig)
+
+
+class PipelineConfig(_Strict):
+    name: str = "run"
+    languages: str | None = Field(None, description="language registry YAML (default: configs/languages.yaml)")
+    input: InputConfig
+    output: OutputConfig
+    stages: list[StageConfig] = Field(default_factory=list)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    strict: bool = Field(False, description="fail on the first bad input record instead of quarantining it")
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        # `- langid` is shorthand for `- {name: langid}`
+        if isinstance(v, list):
+            return [{"name": s} if isinstance(s, str) else s for s in v]
+        return v
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the output (not the engine, which must not)."""
+        d = self.model_dump(mode="json", exclude={"engine"})
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_stages(cfg: PipelineConfig, source: str | Path = "<config>", root=None):
+    """Instantiate the configured stages; parameter errors name the stage, file and line."""
+    from babelmill.pipeline.core.stage import StageError, get_stage_class
+    from babelmill.yamlconf import _line_of
+
+    stages = []
+    for i, sc in enumerate(cfg.stages):
+        try:
+            cls = get_stage_class(sc.name)
+            params = dict(sc.params)
+            if cfg.languages and "registry" in cls.Params.model_fields and "registry" not in params:
+                params["registry"] = cfg.languages
+            stages.append(cls(**params))
+        except StageError as e:
+            line = _line_of(root, ("stages", i)) if root is not None else None
+            where = f"{source}:{line}" if line else str(source)
+            raise ConfigError(f"{where}: stages.{i} ({sc.name}): {e}") from None
+    return stages
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read and validate a pipeline config; `overrides` are dotted keys (e.g. "output.dir")."""
+    data, root = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a pipeline config must be a mapping")
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    cfg = load_model(PipelineConfig, path, data, root)
+    base = Path(path).resolve().parent
+    # Relative input/registry paths are relative to the working directory, like any CLI;
+    # we only check early that the registry exists so the error names the config.
+    if cfg.languages and not Path(cfg.languages).exists() and not (base / cfg.languages).exists():
+        raise ConfigError(f"{path}: languages: file not found: {cfg.languages}")
+    build_stages(cfg, path, root)  # validate stage names and parameters now, not on a worker
+    return cfg
+
+
+__all__ = [
+    "BeamConfig",
+    "ConfigError",
+    "EngineConfig",
+    "InputConfig",
+    "OutputConfig",
+    "PipelineConfig",
+    "RayConfig",
+    "StageConfig",
+    "build_stages",
+    "format_validation_error",
+    "load_config",
+]

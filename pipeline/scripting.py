@@ -1,0 +1,56 @@
+"""Single-stage subcommands for scripting (`babelmill langid ...`).
+
+Each builds an ordinary pipeline config in code and runs it like `babelmill run`, so the
+subcommands get the same engines, accounting, rejects and resumability; the run directory
+is kept next to the requested output (`OUT.run/`) with its manifest and rejects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from babelmill.pipeline.config import PipelineConfig
+from babelmill.pipeline.io.writers import ShardWriter
+from babelmill.pipeline.runner.layout import RunLayout
+from babelmill.pipeline.runner.run import run_pipeline
+from babelmill.pipeline.runner.summary import print_summary
+
+LANGID_COLUMNS = ("id", "lang", "lang_score", "script", "top_langs")
+
+
+def _collect(layout: RunLayout, out_path: Path, columns: tuple[str, ...]) -> int:
+    shards = sorted(layout.output_dir.glob("*.parquet"))
+    schema = pq.read_schema(shards[0]).empty_table().select(list(columns)).schema if shards else None
+    if schema is None:
+        raise RuntimeError(f"no output shards in {layout.output_dir}")
+    with ShardWriter(out_path, schema) as w:
+        for s in shards:
+            for batch in pq.ParquetFile(s).iter_batches(columns=list(columns)):
+                w.write(pa.Table.from_batches([batch], schema=schema))
+        return w.rows
+
+
+def langid_command(args) -> int:
+    out = Path(args.output)
+    params = {"drop": False}
+    if args.model:
+        params["model_path"] = args.model
+    cfg = PipelineConfig.model_validate(
+        {
+            "name": "langid",
+            "languages": args.languages,
+            "input": {"paths": args.input, "text_field": args.text_field, "id_field": args.id_field},
+            "output": {"dir": str(out.with_name(out.name + ".run"))},
+            "stages": [{"name": "langid", "params": params}],
+            "strict": args.strict,
+            "engine": {"name": args.engine or "ray"},
+        }
+    )
+    manifest = run_pipeline(cfg)
+    rows = _collect(RunLayout(Path(cfg.output.dir)), out, LANGID_COLUMNS)
+    print_summary(manifest)
+    print(f"wrote {rows} rows to {out}; rejects and manifest in {cfg.output.dir}")
+    return 0
