@@ -20,6 +20,21 @@ from babelmill.pipeline.runner.summary import print_summary
 console = Console()
 
 
+def _lid_agreement(run_dir: str) -> None:
+    """The demo knows each document's true language: show how often LID agreed."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(Path(run_dir) / "output", columns=["lang", "lang_true"])
+    wrong = t.filter(pc.not_equal(t.column("lang"), t.column("lang_true")))
+    pairs = {}
+    for a, b in zip(wrong.column("lang_true").to_pylist(), wrong.column("lang").to_pylist(), strict=True):
+        pairs[f"{a}->{b}"] = pairs.get(f"{a}->{b}", 0) + 1
+    share = 1 - wrong.num_rows / max(1, t.num_rows)
+    console.print(f"LID agrees with the true language on {share:.1%} of kept documents"
+                  + (f"; disagreements: {pairs}" if pairs else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--engine", choices=["ray", "beam", "local"], default="ray")
@@ -40,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if manifest["units"]["reused_from_earlier_run"]:
         console.print(f"[yellow]reused {manifest['units']['reused_from_earlier_run']} finished work units from an earlier run")
     print_summary(manifest, console)
+    _lid_agreement(cfg.output.dir)
 
     console.rule("[bold]done")
     console.print(f"run directory: {cfg.output.dir}  (manifest.json, output/, rejects/)")
