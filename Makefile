@@ -48,7 +48,9 @@ lint: setup
 # Re-pin the full dependency tree from requirements.in (run after changing it).
 lock: setup
 	$(PIP) install -q -r requirements.in
-	$(PIP) freeze --exclude-editable | grep -v -E '^(torch|babelmill)==' > requirements.txt
+	( echo "# Full pinned dependency tree for .venv (generated from requirements.in by make lock)."; \
+	  echo "# torch==2.13.0 (CPU) is installed before this file by make setup."; \
+	  $(PIP) freeze --exclude-editable | grep -v -E "^(torch|babelmill)==" ) > requirements.txt
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache bench/_work

@@ -44,7 +44,11 @@ class Stage:
         try:
             self.params = self.Params(**params)
         except ValidationError as e:
-            raise StageError(f"stage '{self.name}': invalid parameters:\n{e}") from None
+            problems = "; ".join(
+                f"{'.'.join(map(str, err['loc']))}: {'unknown parameter' if err['type'] == 'extra_forbidden' else err['msg']}"
+                for err in e.errors()
+            )
+            raise StageError(f"stage '{self.name}': invalid parameters: {problems}") from None
         self._ready = False
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -81,7 +81,7 @@ class LangIdParams(StageParams):
     script_chars: int = 150
     drop: bool = True
     default_threshold: float | None = None
-    wordfreq_words: int = 50
+    wordfreq_words: int = 40
 
 
 @register_stage
@@ -143,7 +143,8 @@ class LangIdStage(Stage):
                 if c in self.reg and (m := self.reg.get(c).markers) and any(ch in text for ch in m):
                     score[c] += MARKER_BONUS
         if "wordfreq" in g.resolve:
-            words = _WORD.findall(text.lower())[: self.params.wordfreq_words]
+            # ~8 characters per word: look at just enough text for `wordfreq_words` words
+            words = _WORD.findall(text[: self.params.wordfreq_words * 10].lower())[: self.params.wordfreq_words]
             wf = {c: wordfreq_score(words, self._wf_code(c)) for c in pool if self._wf_code(c)}
             if len(wf) > 1:
                 # relative to the best list; rivals without a list get the mean (neutral) evidence

@@ -26,14 +26,14 @@ def read_warc(unit: WorkUnit, opts: ReadOptions) -> Iterator:
         it = ArchiveIterator(fh)
         try:
             for rec in it:
-                offset = it.get_record_offset()
                 rtype = rec.rec_type
                 if rtype not in ("response", "conversion", "resource"):
                     continue
+                payload = rec.content_stream().read()
+                offset = it.get_record_offset()  # (warcio: only after the payload was read)
                 headers = rec.rec_headers
                 doc_id = headers.get_header("WARC-Record-ID") or f"{unit.source}#o{offset}"
                 meta = {"url": headers.get_header("WARC-Target-URI"), "date": headers.get_header("WARC-Date")}
-                payload = rec.content_stream().read()
                 if len(payload) > opts.max_doc_bytes * 4:
                     b.reject("doc_too_large", f"record payload {len(payload)} bytes", offset, raw=payload[:1000], doc_id=doc_id, line=False)
                     continue

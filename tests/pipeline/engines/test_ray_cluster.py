@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,12 +38,25 @@ def test_pipeline_on_local_multinode_cluster(tmp_path, corpus_factory):
     address = f"127.0.0.1:{port}"
     common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
     procs = []
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # short: Ray's unix sockets live under the temp dir and paths are limited to ~107 bytes
+    ray_tmp = tempfile.mkdtemp(prefix="bmray", dir="/tmp")
+    # Ray 2.60 enables token authentication on `ray start`; every process of the test cluster
+    # (nodes, `ray status`, the driver) shares one throwaway token.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     env.pop("RAY_ADDRESS", None)
+    # a slow stage, importable by the nodes' workers, so that units spread over both actors
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "napmod.py").write_text(
+        "import time\nfrom babelmill.pipeline.core.stage import Stage\n"
+        "class Nap(Stage):\n    name = 'nap'\n"
+        "    def process(self, batch):\n        time.sleep(1.5)\n        return batch\n"
+    )
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "mods"), env.get("PYTHONPATH", "")])
     try:
         head = subprocess.Popen(
             [_ray_bin(), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-             "--include-dashboard=false", f"--temp-dir={tmp_path / 'ray'}", *common],
+             "--include-dashboard=false", f"--temp-dir={ray_tmp}", *common],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         procs.append(head)
@@ -66,7 +82,7 @@ def test_pipeline_on_local_multinode_cluster(tmp_path, corpus_factory):
         cfg = tmp_path / "cfg.yaml"
         cfg.write_text(yaml.safe_dump({
             "name": "cluster", "input": {"paths": [str(corpus)]}, "output": {"dir": str(out)},
-            "stages": ["langid"], "engine": {"name": "ray", "ray": {"concurrency": 2}},
+            "stages": ["napmod:Nap", "langid"], "engine": {"name": "ray", "ray": {"concurrency": 2}},
         }))
         run = subprocess.run([sys.executable, "-m", "babelmill.cli", "run", str(cfg)],
                              env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=300)
@@ -77,11 +93,10 @@ def test_pipeline_on_local_multinode_cluster(tmp_path, corpus_factory):
         workers = {json.loads(p.read_text())["worker"] for p in (out / "units").glob("*.json")}
         assert len(workers) == 2, f"expected both nodes' actors to work, got {workers}"
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+        # SIGKILL the whole process group of each `ray start --block` (raylet, GCS, workers):
+        # a graceful drain waits ~30 s per node for nothing in a throwaway test cluster.
+        for p in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=30)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
