@@ -7,19 +7,25 @@ from rich.table import Table
 
 
 def language_table(manifest: dict, title: str | None = None) -> Table:
+    """One row per language: in, kept, dropped, and the drop reasons as `stage:reason n`."""
     counts = manifest["counts"]
-    reasons = sorted({r for v in counts["by_lang"].values() for r in v["reasons"]})
     t = Table(title=title or f"{manifest['name']}: documents per language", show_footer=True)
     t.add_column("lang", footer="total")
     t.add_column("in", justify="right", footer=str(counts["docs_in"]))
     t.add_column("kept", justify="right", footer=str(counts["kept"]))
     t.add_column("dropped", justify="right", footer=str(counts["dropped"]))
-    for r in reasons:
-        total = sum(v["reasons"].get(r, 0) for v in counts["by_lang"].values())
-        t.add_column(r, justify="right", footer=str(total))
+    totals: dict[str, int] = {}
+    for v in counts["by_lang"].values():
+        for r, n in v["reasons"].items():
+            totals[r] = totals.get(r, 0) + n
+    t.add_column("why dropped", footer=_reasons(totals))
     for lang, v in sorted(counts["by_lang"].items(), key=lambda kv: (-kv[1]["kept"], kv[0])):
-        t.add_row(lang, str(v["in"]), str(v["kept"]), str(v["dropped"]), *(str(v["reasons"].get(r, "")) for r in reasons))
+        t.add_row(lang, str(v["in"]), str(v["kept"]), str(v["dropped"]), _reasons(v["reasons"]))
     return t
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def print_summary(manifest: dict, console: Console | None = None) -> None:
