@@ -59,3 +59,29 @@ class BeamEngine:
                 | "spread" >> beam.Reshuffle()
                 | "process" >> beam.ParDo(UnitDoFn(spec.to_dict()))
             )
+
+    def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
+        """Key rows keyed by partition, grouped with Beam's GroupByKey, reduced per partition."""
+        import apache_beam as beam
+        import pyarrow as pa
+
+        from babelmill.pipeline.engines.shuffle import map_task, reduce_task, split_by_part
+
+        if not tasks:
+            return
+
+        def keyed(task):
+            yield from split_by_part(map_task(stage, task))
+
+        def reduce(kv):
+            part, tables = kv
+            return reduce_task(stage, out_dir, part, pa.concat_tables(list(tables)))
+
+        with beam.Pipeline(options=self.pipeline_options()) as p:
+            _ = (
+                p
+                | "shards" >> beam.Create(tasks)
+                | "key rows" >> beam.FlatMap(keyed)
+                | "shuffle" >> beam.GroupByKey()
+                | "reduce" >> beam.Map(reduce)
+            )

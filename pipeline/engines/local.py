@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from babelmill.pipeline.io.readers import WorkUnit
 from babelmill.pipeline.runner.worker import RunSpec, UnitWorker
 
@@ -16,3 +18,13 @@ class LocalEngine:
         worker = UnitWorker(spec)
         for unit in units:
             worker.process(unit)
+
+    def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
+        from babelmill.pipeline.engines.shuffle import map_task, reduce_task, split_by_part
+
+        tables = [map_task(stage, t) for t in tasks]
+        tables = [t for t in tables if t.num_rows]
+        if not tables:
+            return
+        for part, table in split_by_part(pa.concat_tables(tables)):
+            reduce_task(stage, out_dir, part, table)

@@ -77,3 +77,31 @@ class RayEngine:
         missing = {u.unit_id for u in units} - finished
         if missing:
             raise RuntimeError(f"Ray finished without processing units: {sorted(missing)[:5]}")
+
+    def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
+        """Key rows from every staged shard, grouped by partition with Ray Data's groupby (a
+        distributed shuffle), reduced per partition on the workers."""
+        import json
+
+        import ray
+
+        from babelmill.pipeline.engines.shuffle import map_task, reduce_task
+
+        ensure_ray(self.cfg)
+        if not tasks:
+            return
+
+        def mapper(batch: pa.Table) -> pa.Table:
+            tables = [map_task(stage, json.loads(t)) for t in batch.column("task").to_pylist()]
+            tables = [t for t in tables if t.num_rows]
+            return pa.concat_tables(tables) if tables else None
+
+        def reducer(group: pa.Table) -> pa.Table:
+            part = int(group.column("part")[0].as_py())
+            n = reduce_task(stage, out_dir, part, group)
+            return pa.table({"part": [part], "rows": [n]})
+
+        ds = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
+        keys = ds.map_batches(mapper, batch_size=1, batch_format="pyarrow")
+        done = keys.groupby("part").map_groups(reducer, batch_format="pyarrow")
+        done.materialize()

@@ -6,6 +6,10 @@ RUN_DIR/
   output/<unit>.parquet  kept documents, one shard per work unit
   rejects/<unit>.parquet dropped/quarantined documents with stage, reason, detail
   units/<unit>.json      per-unit counts; written last, so its presence marks the unit done
+
+With global stages (deduplication) the map phase writes to staged/ instead, the global phases
+write dedup/<stage>/ (shuffle partitions, drops.parquet, a _SUCCESS marker), and an apply
+phase turns each staged shard into output/ + rejects/<unit>-dedup.parquet + units/<unit>.json.
 """
 
 from __future__ import annotations
@@ -42,6 +46,22 @@ class RunLayout:
     @property
     def config(self) -> Path:
         return self.root / "run_config.yaml"
+
+    @property
+    def staged_dir(self) -> Path:
+        return self.root / "staged"
+
+    def staged(self, unit_id: str) -> Path:
+        return self.staged_dir / f"{unit_id}.parquet"
+
+    def staged_stats(self, unit_id: str) -> Path:
+        return self.staged_dir / "_units" / f"{unit_id}.json"
+
+    def dedup_dir(self, stage: str) -> Path:
+        return self.root / "dedup" / stage
+
+    def dedup_rejects(self, unit_id: str) -> Path:
+        return self.rejects_dir / f"{unit_id}-dedup.parquet"
 
     def output(self, unit_id: str) -> Path:
         return self.output_dir / f"{unit_id}.{self.ext}"

@@ -51,11 +51,60 @@ def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, o
             raise RunStateError(f"--overwrite: {layout.root} is not a babelmill run directory; not deleting it")
         shutil.rmtree(layout.root)
     layout.root.mkdir(parents=True, exist_ok=True)
-    for d in (layout.output_dir, layout.rejects_dir, layout.units_dir):
+    for d in (layout.output_dir, layout.rejects_dir, layout.units_dir, layout.staged_dir):
         d.mkdir(exist_ok=True)
         clean_tmp_files(d)
+    clean_tmp_files(layout.root / "dedup")
     doc = {"_fingerprint": fingerprint, **cfg.model_dump(mode="json")}
     atomic_write_bytes(layout.config, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode())
+
+
+def _progress(quiet, directory, total, already, desc):
+    import contextlib
+
+    return contextlib.nullcontext() if quiet else UnitProgress(directory, total, already, desc)
+
+
+def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool) -> None:
+    """Each global stage: shuffle key rows through the engine, reduce per partition, finalize
+    on the driver into drops.parquet; a _SUCCESS marker makes a finished phase skip on rerun."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from babelmill.pipeline.runner.apply import SIZES_FILE
+    from babelmill.pipeline.stages.dedup import cluster_sizes
+
+    shards = {i: layout.staged(u.unit_id) for i, u in enumerate(units)}
+    previous: list[str] = []
+    all_drops = []
+    for st in global_stages:
+        d = layout.dedup_dir(st.name)
+        drops_path = d / "drops.parquet"
+        if not (d / "_SUCCESS").exists():
+            t0 = time.time()
+            parts_dir = d / "parts"
+            if parts_dir.exists():
+                shutil.rmtree(parts_dir)
+            parts_dir.mkdir(parents=True)
+            tasks = [{"shard": str(shards[i]), "unit_index": i, "excluded": list(previous)} for i in range(len(units))]
+            eng.shuffle_reduce(st, tasks, str(parts_dir))
+            parts = [pq.read_table(p) for p in sorted(parts_dir.glob("part-*.parquet"))]
+            st.ensure_setup()
+            drops = st.finalize(parts, shards)
+            drops = drops.append_column("stage", pa.array([st.name] * drops.num_rows, pa.string()))
+            sink = pa.BufferOutputStream()
+            pq.write_table(drops, sink)
+            atomic_write_bytes(drops_path, sink.getvalue().to_pybytes())
+            atomic_write_json(d / "_SUCCESS", {"drops": drops.num_rows, "seconds": round(time.time() - t0, 3)})
+            if not quiet:
+                log.warning("%s: %d duplicates found in %.1f s", st.name, drops.num_rows, time.time() - t0)
+        previous.append(str(drops_path))
+        all_drops.append(pq.read_table(drops_path))
+    sizes = cluster_sizes(all_drops)
+    table = pa.table({"ref": pa.array(list(sizes), pa.int64()), "cluster_size": pa.array(list(sizes.values()), pa.int32())})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(layout.root / "dedup" / SIZES_FILE, sink.getvalue().to_pybytes())
 
 
 def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool = False, quiet: bool = False) -> dict:
@@ -71,11 +120,19 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
     if len(set(ids)) != len(ids):
         raise ConfigError("two inputs map to the same work unit id; rename or move one of them")
 
+    global_stages = [st for st in stages if getattr(st, "is_global", False)]
+    first_global = next((i for i, st in enumerate(stages) if getattr(st, "is_global", False)), len(stages))
+    if any(not getattr(st, "is_global", False) for st in stages[first_global:]):
+        raise ConfigError("global stages (dedup_exact, dedup_near) must come after all other stages")
+
+    def map_marker(u):
+        return layout.staged_stats(u.unit_id) if global_stages else layout.unit_stats(u.unit_id)
+
     done, pending = [], []
     for u in units:
-        stats_path = layout.unit_stats(u.unit_id)
-        if stats_path.exists():
-            stats = json.loads(stats_path.read_text())
+        marker = map_marker(u)
+        if marker.exists():
+            stats = json.loads(marker.read_text())
             if stats.get("fingerprint") != u.fingerprint():
                 raise RunStateError(
                     f"input {u.source} changed since unit {u.unit_id} was processed; pass --overwrite to start over"
@@ -83,21 +140,28 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
             done.append(u)
         else:
             pending.append(u)
-    stale = {p.stem for p in layout.units_dir.glob("*.json")} - set(ids)
+    marker_dir = layout.staged_dir / "_units" if global_stages else layout.units_dir
+    stale = {p.stem for p in marker_dir.glob("*.json")} - set(ids) if marker_dir.is_dir() else set()
     if stale:
         raise RunStateError(f"{layout.root} has results for inputs no longer given: {sorted(stale)[:3]} ...")
     if done and not quiet:
         log.warning("resuming: %d of %d work units already done in %s, skipping them", len(done), len(units), layout.root)
 
     spec = RunSpec(config=cfg.model_dump(mode="json"), run_dir=str(layout.root), config_fingerprint=fingerprint)
+    eng = get_engine(engine_name)(cfg.engine)
+    desc = f"{cfg.name} [{engine_name}]"
     if pending:
-        eng = get_engine(engine_name)(cfg.engine)
-        desc = f"{cfg.name} [{engine_name}]"
-        if quiet:
+        with _progress(quiet, marker_dir, len(units), len(done), desc):
             eng.run_units(spec, pending)
-        else:
-            with UnitProgress(layout.units_dir, len(units), len(done), desc):
-                eng.run_units(spec, pending)
+    if global_stages:
+        _run_global_phases(eng, layout, units, global_stages, quiet)
+        index = {u.unit_id: i for i, u in enumerate(units)}
+        apply_spec = RunSpec(config=spec.config, run_dir=spec.run_dir, config_fingerprint=fingerprint,
+                             phase="apply", unit_index=index)
+        todo = [u for u in units if not layout.unit_stats(u.unit_id).exists()]
+        if todo:
+            with _progress(quiet, layout.units_dir, len(units), len(units) - len(todo), f"{desc} apply dedup"):
+                eng.run_units(apply_spec, todo)
 
     unit_stats = [json.loads(layout.unit_stats(u.unit_id).read_text()) for u in units]
     manifest = build_manifest(

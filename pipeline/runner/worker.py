@@ -32,6 +32,10 @@ class RunSpec:
     config: dict
     run_dir: str
     config_fingerprint: str
+    #: "map" (read + stages) or "apply" (apply global-stage drops to staged shards)
+    phase: str = "map"
+    #: unit id -> position in the run's unit list (document refs for global stages)
+    unit_index: dict | None = None
 
     @property
     def cfg(self) -> PipelineConfig:
@@ -78,7 +82,9 @@ class UnitWorker:
         self.opts = read_options(self.cfg)
         self.stages = build_stages(self.cfg)
         self.schema = output_schema(self.cfg, self.stages)
+        self.global_stages = [st for st in self.stages if getattr(st, "is_global", False)]
         self._ready = False
+        self._drops = None
 
     def setup(self) -> None:
         if not self._ready:
@@ -86,12 +92,21 @@ class UnitWorker:
                 st.ensure_setup()
             self._ready = True
 
-    def is_done(self, unit: WorkUnit) -> bool:
-        return self.layout.unit_stats(unit.unit_id).exists()
+    def stats_path(self, unit_id: str) -> Path:
+        if self.spec.phase == "map" and self.global_stages:
+            return self.layout.staged_stats(unit_id)
+        return self.layout.unit_stats(unit_id)
 
     def process(self, unit: WorkUnit | dict) -> dict:
         unit = unit if isinstance(unit, WorkUnit) else WorkUnit(**unit)
-        stats_path = self.layout.unit_stats(unit.unit_id)
+        if self.spec.phase == "apply":
+            from babelmill.pipeline.runner.apply import apply_unit
+
+            return apply_unit(self, unit)
+        return self.process_map(unit)
+
+    def process_map(self, unit: WorkUnit) -> dict:
+        stats_path = self.stats_path(unit.unit_id)
         if stats_path.exists():  # done by an earlier (possibly killed) run
             return json.loads(stats_path.read_text())
         self.setup()
@@ -99,7 +114,9 @@ class UnitWorker:
         counts = ChainCounts()
         docs_in = 0
         keep_text = self.cfg.output.rejects_keep_text
-        out = ShardWriter(self.layout.output(unit.unit_id), self.schema, self.cfg.output.format, self.cfg.output.compression)
+        out_path = self.layout.staged(unit.unit_id) if self.global_stages else self.layout.output(unit.unit_id)
+        out_fmt = "parquet" if self.global_stages else self.cfg.output.format
+        out = ShardWriter(out_path, self.schema, out_fmt, self.cfg.output.compression)
         rej = ShardWriter(self.layout.rejects(unit.unit_id), REJECT_SCHEMA, "parquet", self.cfg.output.compression)
         try:
             for docs, read_rejects in read_unit(unit, self.opts):

@@ -1,0 +1,106 @@
+"""Apply phase: turn one staged shard into its final output once the global stages have
+decided which documents are duplicates. Kept documents get `cluster_size` (how many input
+documents each stands for); dropped ones go to rejects/<unit>-dedup.parquet with the kept id."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from babelmill.pipeline.core.chain import ChainCounts
+from babelmill.pipeline.core.schema import REJECT_SCHEMA
+from babelmill.pipeline.dedup.refs import make_refs
+from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
+
+SIZES_FILE = "cluster_sizes.parquet"
+
+
+def load_decisions(worker) -> tuple[pa.Table, pa.Table]:
+    """All drops (with their stage) and cluster sizes, read once per worker."""
+    if worker._drops is None:
+        tables = []
+        for st in worker.global_stages:
+            t = pq.read_table(worker.layout.dedup_dir(st.name) / "drops.parquet")
+            tables.append(t)
+        drops = pa.concat_tables(tables) if tables else None
+        sizes_path = worker.layout.root / "dedup" / SIZES_FILE
+        sizes = pq.read_table(sizes_path) if sizes_path.exists() else pa.table({"ref": pa.array([], pa.int64()), "cluster_size": pa.array([], pa.int32())})
+        worker._drops = (drops, sizes)
+    return worker._drops
+
+
+def final_schema(worker) -> pa.Schema:
+    internal = {c for st in worker.global_stages for c in getattr(st, "internal", ())}
+    fields = [f for f in worker.schema if f.name not in internal]
+    return pa.schema([*fields, pa.field("cluster_size", pa.int32())])
+
+
+def apply_unit(worker, unit) -> dict:
+    lay = worker.layout
+    stats_path = lay.unit_stats(unit.unit_id)
+    if stats_path.exists():
+        return json.loads(stats_path.read_text())
+    stats = json.loads(lay.staged_stats(unit.unit_id).read_text())
+    idx = worker.spec.unit_index[unit.unit_id]
+    drops, sizes = load_decisions(worker)
+    table = pq.read_table(lay.staged(unit.unit_id))
+    refs = make_refs(idx, table.num_rows)
+    lo, hi = int(refs[0]) if len(refs) else 0, int(refs[-1]) if len(refs) else -1
+    mine = drops.filter(pc.and_(pc.greater_equal(drops.column("ref"), lo), pc.less_equal(drops.column("ref"), hi)))
+    drop_refs = mine.column("ref").to_numpy()
+    dropped = np.isin(refs, drop_refs)
+    schema = final_schema(worker)
+    counts = ChainCounts()
+    # rejects: one row per dropped document, in the order of `mine`
+    if dropped.any():
+        pos = np.searchsorted(refs, drop_refs)
+        order = np.argsort(pos)
+        rows = table.take(pa.array(pos[order]))
+        m = mine.take(pa.array(order))
+        n = rows.num_rows
+        rej = pa.Table.from_arrays([
+            rows.column("id").cast(pa.string()), rows.column("source"), rows.column("offset"),
+            m.column("stage"), m.column("reason"), m.column("detail"),
+            rows.column("lang") if "lang" in rows.column_names else pa.nulls(n, pa.string()),
+            m.column("kept_id"),
+            rows.column("text") if worker.cfg.output.rejects_keep_text else pa.nulls(n, pa.large_string()),
+        ], schema=REJECT_SCHEMA)
+        for stage_name in set(m.column("stage").to_pylist()):
+            counts.add_rejects(stage_name, rej.filter(pc.equal(rej.column("stage"), stage_name)))
+    else:
+        rej = REJECT_SCHEMA.empty_table()
+    kept = table.filter(pa.array(~dropped))
+    kept_refs = refs[~dropped]
+    size = np.ones(len(kept_refs), np.int32)
+    if sizes.num_rows:
+        sref = sizes.column("ref").to_numpy()
+        hit = np.isin(kept_refs, sref)
+        if hit.any():
+            order = np.argsort(sref)
+            size[hit] = sizes.column("cluster_size").to_numpy()[order][np.searchsorted(sref[order], kept_refs[hit])]
+    kept = kept.select([f.name for f in schema if f.name != "cluster_size"]).append_column("cluster_size", pa.array(size, pa.int32()))
+    with ShardWriter(lay.output(unit.unit_id), schema, worker.cfg.output.format, worker.cfg.output.compression) as w:
+        w.write(kept)
+    with ShardWriter(lay.dedup_rejects(unit.unit_id), REJECT_SCHEMA, "parquet", worker.cfg.output.compression) as w:
+        w.write(rej)
+    # final stats: the map phase's counts, minus what the global stages dropped
+    counts.add_kept(kept)
+    stats["kept"] = kept.num_rows
+    stats["kept_by_lang"] = dict(sorted(counts.kept.items()))
+    for (stage_name, reason, lang), n in sorted(counts.dropped.items()):
+        stats["dropped"].append({"stage": stage_name, "reason": reason, "lang": lang, "n": n})
+    before = table.num_rows
+    for st in worker.global_stages:
+        gone = sum(n for (s, _, _), n in counts.dropped.items() if s == st.name)
+        stats["stage_in"][st.name] = before
+        stats["stage_out"][st.name] = before - gone
+        before -= gone
+    dropped_total = sum(d["n"] for d in stats["dropped"])
+    if stats["kept"] + dropped_total != stats["docs_in"]:
+        raise RuntimeError(f"unit {unit.unit_id}: accounting mismatch after dedup")
+    atomic_write_json(stats_path, stats)
+    return stats

@@ -1,0 +1,192 @@
+"""Deduplication stages. Each has a map part (a column computed per batch, like any stage) and
+a global part (key rows -> engine shuffle -> reduce -> finalize) that the runner executes after
+the map phase over all staged shards. The logic lives here and in pipeline/dedup/; engines
+only move rows between partitions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from babelmill.languages import load_registry
+from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
+from babelmill.pipeline.dedup import exact, near
+from babelmill.pipeline.dedup.hashing import TokenHasher, exact_hashes, shingle_hashes
+from babelmill.pipeline.dedup.minhash import permutations, signatures
+from babelmill.pipeline.dedup.refs import make_refs, unit_of
+
+
+class GlobalStage(Stage):
+    """A stage whose decision needs all documents: the runner calls `key_rows` on every staged
+    shard, shuffles the rows by their `part` column through the engine, calls `reduce` once per
+    partition, then `finalize` on the driver, which returns drops (ref, kept_ref, kept_id,
+    reason, detail)."""
+
+    is_global = True
+    #: columns produced only for the global part; not written to the final output
+    internal: tuple[str, ...] = ()
+
+    def key_rows(self, shard: Path, unit_index: int, excluded: np.ndarray) -> pa.Table:  # pragma: no cover
+        raise NotImplementedError
+
+    def reduce(self, table: pa.Table) -> pa.Table:  # pragma: no cover
+        raise NotImplementedError
+
+    def finalize(self, parts: list[pa.Table], shards: dict[int, Path]) -> pa.Table:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _refs_kept(n: int, unit_index: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    refs = make_refs(unit_index, n)
+    if len(excluded) == 0:
+        return refs, np.ones(n, bool)
+    keep = ~np.isin(refs, excluded)
+    return refs[keep], keep
+
+
+class ExactParams(StageParams):
+    num_parts: int = 64
+
+
+@register_stage
+class ExactDedupStage(GlobalStage):
+    name = "dedup_exact"
+    produces = {"dedup_hash": pa.binary(16)}
+    internal = ("dedup_hash",)
+    reasons = ("dup_exact",)
+    Params = ExactParams
+
+    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch.append_column("dedup_hash", exact_hashes(batch.column("text")))
+
+    def key_rows(self, shard, unit_index, excluded):
+        t = pq.read_table(shard, columns=["dedup_hash", "id"])
+        refs, keep = _refs_kept(t.num_rows, unit_index, excluded)
+        if not keep.all():
+            t = t.filter(pa.array(keep))
+        return exact.key_rows(t.column("dedup_hash").combine_chunks(), t.column("id").combine_chunks(),
+                              refs, self.params.num_parts)
+
+    def reduce(self, table):
+        return exact.reduce_groups(table)
+
+    def finalize(self, parts, shards):
+        return pa.concat_tables([exact.DROPS_SCHEMA.empty_table(), *parts]).sort_by("ref")
+
+
+class NearParams(StageParams):
+    num_perm: int = 120
+    bands: int = 20
+    rows: int = 6
+    threshold: float = 0.7
+    word_ngram: int = 5
+    char_ngram: int = 5
+    seed: int = 1
+    num_parts: int = 64
+    registry: str | None = None
+
+
+@register_stage
+class NearDedupStage(GlobalStage):
+    """MinHash LSH. Shingles per language from the registry: word n-grams for space-delimited
+    languages, character n-grams for unspaced ones (zh, ja, th, lo, km, my)."""
+
+    name = "dedup_near"
+    requires = ("id", "text")
+    internal = ("minhash",)
+    reasons = ("dup_near",)
+    Params = NearParams
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        if p.bands * p.rows != p.num_perm:
+            from babelmill.pipeline.core.stage import StageError
+
+            raise StageError(f"stage 'dedup_near': bands x rows ({p.bands} x {p.rows}) must equal num_perm ({p.num_perm})")
+        self.produces = {"minhash": pa.list_(pa.uint32(), p.num_perm)}
+
+    def setup(self):
+        self.reg = load_registry(self.params.registry)
+        self.a, self.b = permutations(self.params.num_perm, self.params.seed)
+        self.hasher = TokenHasher()
+        self._spaced = {c: self.reg.is_space_delimited(c) for c in self.reg.codes}
+
+    def process(self, batch):
+        p = self.params
+        texts = batch.column("text").to_pylist()
+        langs = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * len(texts)
+        sh = []
+        for t, lang in zip(texts, langs, strict=True):
+            spaced = self._spaced.get(lang, True)
+            sh.append(shingle_hashes(t, spaced, p.word_ngram if spaced else p.char_ngram, self.hasher))
+        sig = signatures(sh, self.a, self.b)
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), p.num_perm)
+        return batch.append_column("minhash", arr)
+
+    def _sigs(self, shard, unit_index, excluded, columns=("minhash",)):
+        t = pq.read_table(shard, columns=list(columns))
+        refs, keep = _refs_kept(t.num_rows, unit_index, excluded)
+        col = t.column("minhash").combine_chunks()
+        sig = col.values.to_numpy(zero_copy_only=False).reshape(-1, self.params.num_perm)[keep]
+        return t.filter(pa.array(keep)) if not keep.all() else t, refs, sig
+
+    def key_rows(self, shard, unit_index, excluded):
+        _, refs, sig = self._sigs(shard, unit_index, excluded)
+        p = self.params
+        return near.band_rows(sig, refs, p.bands, p.rows, p.num_parts)
+
+    def reduce(self, table):
+        return near.bucket_edges(table)
+
+    def finalize(self, parts, shards):
+        edges = pa.concat_tables([near.EDGES_SCHEMA.empty_table(), *parts])
+        if edges.num_rows == 0:
+            return exact.DROPS_SCHEMA.empty_table()
+        a, b = edges.column("a").to_numpy(), edges.column("b").to_numpy()
+        # signatures and ids of every document that has a candidate edge, one shard at a time
+        need = np.unique(np.concatenate([a, b]))
+        sig_of = np.zeros((len(need), self.params.num_perm), np.uint32)
+        id_of = np.empty(len(need), object)
+        for u in np.unique(unit_of(need)):
+            t, refs, sig = self._sigs(shards[int(u)], int(u), np.zeros(0, np.int64), ("minhash", "id"))
+            pos = np.searchsorted(refs, need[unit_of(need) == u])
+            dst = np.searchsorted(need, refs[pos])
+            sig_of[dst] = sig[pos]
+            id_of[dst] = np.array(t.column("id").to_pylist(), dtype=object)[pos]
+        ia, ib = np.searchsorted(need, a), np.searchsorted(need, b)
+        sim = near.estimated_jaccard(sig_of[ia], sig_of[ib])
+        ok = sim >= self.params.threshold
+        if not ok.any():
+            return exact.DROPS_SCHEMA.empty_table()
+        nodes, label = near.connected_components(a[ok], b[ok])
+        dup = nodes != label
+        refs, kept = nodes[dup], label[dup]
+        kept_ids = id_of[np.searchsorted(need, kept)]
+        # best verified similarity of each dropped document, for the reject detail
+        best = {}
+        for x, y, s in zip(np.concatenate([a[ok], b[ok]]), np.concatenate([b[ok], a[ok]]), np.concatenate([sim[ok], sim[ok]]), strict=True):
+            if s > best.get(x, (0, None))[0]:
+                best[x] = (s, y)
+        details = [f"near duplicate of {k} (est. Jaccard {best[r][0]:.2f} with {id_of[np.searchsorted(need, best[r][1])]})"
+                   for r, k in zip(refs, kept_ids, strict=True)]
+        return pa.table({"ref": pa.array(refs), "kept_ref": pa.array(kept), "kept_id": pa.array(list(kept_ids), pa.string()),
+                         "reason": pa.array(["dup_near"] * len(refs), pa.string()), "detail": pa.array(details, pa.string())},
+                        schema=exact.DROPS_SCHEMA).sort_by("ref")
+
+
+def cluster_sizes(drops: list[pa.Table]) -> dict[int, int]:
+    """Documents each kept document stands for (itself + everything folded into it, through
+    exact then near dedup); only sizes > 1 are returned."""
+    size: dict[int, int] = {}
+    for d in drops:  # in phase order: exact first, so near clusters absorb exact groups
+        for ref, kept in zip(d.column("ref").to_pylist(), d.column("kept_ref").to_pylist(), strict=True):
+            size[kept] = size.get(kept, 1) + size.pop(ref, 1)
+    return {k: v for k, v in size.items() if v > 1}
+
+
+__all__ = ["ExactDedupStage", "GlobalStage", "NearDedupStage", "cluster_sizes"]

@@ -1,0 +1,111 @@
+"""Deduplication quality on a planted corpus (exact, near, hard negatives; spaced and unspaced
+scripts), and the building blocks: signatures estimate Jaccard, components, exact groups."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from babelmill.pipeline.config import PipelineConfig
+from babelmill.pipeline.dedup import exact, near
+from babelmill.pipeline.dedup.hashing import TokenHasher, exact_hashes, shingle_hashes
+from babelmill.pipeline.dedup.minhash import permutations, signatures
+from babelmill.pipeline.runner.run import run_pipeline
+from bench.dedup_corpus import generate, score, true_jaccard
+
+
+def _run(tmp_path, docs, engine="local", stages=("dedup_exact", "dedup_near")):
+    raw = tmp_path / "raw"
+    raw.mkdir(exist_ok=True)
+    with open(raw / "docs.jsonl", "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    cfg = PipelineConfig.model_validate({
+        "input": {"paths": [str(raw)], "extra_fields": ["lang"], "split_mb": 0.25},
+        "output": {"dir": str(tmp_path / f"run-{engine}")}, "stages": list(stages), "engine": {"name": engine}})
+    m = run_pipeline(cfg, quiet=True)
+    return m, tmp_path / f"run-{engine}"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    docs, truth = generate(1500, seed=3)
+    m, run = _run(tmp_path_factory.mktemp("dq"), docs)
+    rejects = pq.read_table(run / "rejects").to_pylist()
+    return docs, truth, m, run, rejects
+
+
+def test_recall_and_precision_per_script_family(planted):
+    docs, truth, m, run, rejects = planted
+    s = score(docs, truth, rejects)
+    assert s["exact_recall"] == 1.0
+    assert s["near_pairs_j08"] >= 40
+    assert s["near_recall_j08"] >= 0.95, s
+    for fam in ("spaced", "unspaced"):
+        assert s["by_family"][fam]["pairs_j08"] > 5, fam
+        assert s["by_family"][fam]["recall_j08"] >= 0.95, (fam, s)
+    assert s["wrongly_removed_rate"] <= 0.005, s
+    assert s["hard_negatives_removed"] == 0
+
+
+def test_rejects_carry_reason_and_kept_id_and_cluster_sizes(planted):
+    docs, truth, m, run, rejects = planted
+    ids = {d["id"] for d in docs}
+    dups = [r for r in rejects if r["reason"] in ("dup_exact", "dup_near")]
+    assert dups and all(r["kept_id"] in ids and r["kept_id"] != r["id"] for r in dups)
+    assert {r["stage"] for r in dups} == {"dedup_exact", "dedup_near"}
+    out = pq.read_table(run / "output")
+    assert "minhash" not in out.column_names and "dedup_hash" not in out.column_names
+    sizes = dict(zip(out.column("id").to_pylist(), out.column("cluster_size").to_pylist(), strict=True))
+    for dup, orig in truth["exact"]:
+        kept = orig if orig in sizes else dup
+        assert sizes[kept] >= 2
+    assert sum(sizes.values()) == m["counts"]["docs_in"]  # every input document is represented once
+    assert m["counts"]["balanced"] and m["counts"]["kept"] == out.num_rows
+
+
+def test_minhash_estimates_jaccard():
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    base = list(rng.choice(words, 400))
+    a, b = permutations(256)
+    h = TokenHasher()
+    errs = []
+    for share in (0.01, 0.03, 0.06, 0.1):
+        other = list(base)
+        for j in rng.choice(len(other), int(len(other) * share), replace=False):
+            other[j] = "zz" + other[j]
+        t1, t2 = " ".join(base), " ".join(other)
+        sig = signatures([shingle_hashes(t1, True, 5, h), shingle_hashes(t2, True, 5, h)], a, b)
+        errs.append(abs((sig[0] == sig[1]).mean() - true_jaccard(t1, t2, "en")))
+    assert max(errs) < 0.08
+
+
+def test_unspaced_scripts_shingle_characters():
+    h = TokenHasher()
+    zh = "委员会上周发布了关于北部河流水质的年度报告"
+    assert len(shingle_hashes(zh, False, 5, h)) == len(zh) - 4
+    assert len(shingle_hashes(zh, True, 5, h)) == 1  # whitespace words would see one token
+
+
+def test_exact_hash_normalises_case_space_punctuation():
+    hs = exact_hashes(pa.array(["Hello,  World!", "hello world", "hello   world.", "hello there"]))
+    assert hs[0] == hs[1] == hs[2] and hs[0] != hs[3]
+
+
+def test_exact_reduce_keeps_smallest_ref():
+    t = exact.key_rows(exact_hashes(pa.array(["a b", "A B", "c", "a  b"])), pa.array(["x", "y", "z", "w"]),
+                       np.array([7, 3, 5, 9], np.int64), 4)
+    d = exact.reduce_groups(t.drop_columns(["part"]))
+    assert sorted(zip(d.column("ref").to_pylist(), d.column("kept_id").to_pylist())) == [(7, "y"), (9, "y")]
+
+
+def test_connected_components_chain_and_star():
+    a = np.array([5, 6, 7, 20], np.int64)
+    b = np.array([4, 5, 6, 21], np.int64)
+    nodes, label = near.connected_components(a, b)
+    assert dict(zip(nodes.tolist(), label.tolist())) == {4: 4, 5: 4, 6: 4, 7: 4, 20: 20, 21: 20}
