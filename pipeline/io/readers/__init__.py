@@ -1,5 +1,9 @@
 """Input readers: plan work units over files, stream each unit as Arrow batches of documents
-plus a table of read-time rejects (quarantine), so every input record is accounted for."""
+plus a table of read-time rejects (quarantine), so every input record is accounted for.
+
+    units = plan_units(["data/web", "extra/*.parquet"], ReadOptions(extra_fields=("url",)))
+    for docs, rejects in read_unit(units[0], opts): ...
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from babelmill.pipeline.io.readers.options import FORMATS, InputError, ReadOptions, WorkUnit
+from babelmill.pipeline.io.readers.batching import doc_schema
+from babelmill.pipeline.io.readers.options import FORMATS, READ_REASONS, InputError, ReadOptions, WorkUnit
 from babelmill.pipeline.io.readers.planning import detect_format, plan_units
 
 
 def read_unit(unit: WorkUnit, opts: ReadOptions) -> Iterator[tuple[pa.RecordBatch, pa.Table]]:
-    """Yield (documents, rejects) batches for one unit; each input record lands in exactly one."""
+    """Yield (documents, rejects) for one unit; each input record lands in exactly one of them.
+    Empty pairs are not yielded (an empty file yields nothing)."""
     if unit.format == "jsonl":
         from babelmill.pipeline.io.readers.jsonl import read_jsonl as reader
     elif unit.format == "parquet":
@@ -23,7 +29,19 @@ def read_unit(unit: WorkUnit, opts: ReadOptions) -> Iterator[tuple[pa.RecordBatc
         from babelmill.pipeline.io.readers.textdir import read_textdir as reader
     else:
         raise InputError(unit.path, "unknown_format", f"{unit.format!r} (known: {', '.join(FORMATS)})")
-    yield from reader(unit, opts)
+    for docs, rejects in reader(unit, opts):
+        if docs.num_rows or rejects.num_rows:
+            yield docs, rejects
 
 
-__all__ = ["FORMATS", "InputError", "ReadOptions", "WorkUnit", "detect_format", "plan_units", "read_unit"]
+__all__ = [
+    "FORMATS",
+    "READ_REASONS",
+    "InputError",
+    "ReadOptions",
+    "WorkUnit",
+    "detect_format",
+    "doc_schema",
+    "plan_units",
+    "read_unit",
+]

@@ -1,40 +1,79 @@
-"""A directory of UTF-8 text files: one document per file, id = relative path."""
+"""A directory of UTF-8 text files: one document per file, id = its path relative to the
+input root (e.g. "notes/a.txt"), offset = its index in the sorted listing."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from babelmill.pipeline.io.readers.batching import BatchBuilder
 from babelmill.pipeline.io.readers.options import ReadOptions, WorkUnit
 
-TEXT_SUFFIXES = (".txt", ".text", ".md")
+TEXT_SUFFIXES = (".txt", ".text")
 
 
-def list_text_files(directory: str) -> list[Path]:
-    root = Path(directory)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+def is_text_file(name: str) -> bool:
+    return name.lower().endswith(TEXT_SUFFIXES) and not name.startswith(".")
+
+
+def list_text_files(path: str | Path) -> list[Path]:
+    """Text files under `path` (or `path` itself if it is a file), hidden entries skipped,
+    sorted by relative path so file indices are the same on every machine."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    found = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if not x.startswith(".")]
+        found.extend(Path(d, f) for f in files if is_text_file(f))
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def read_textdir(unit: WorkUnit, opts: ReadOptions) -> Iterator:
-    b = BatchBuilder(unit, opts)
-    files = list_text_files(unit.path)
-    end = len(files) if unit.end is None else unit.end
+    b = BatchBuilder(unit, opts, tag="f")
     root = Path(unit.path)
+    files = list_text_files(root)
+    end = len(files) if unit.end is None else min(unit.end, len(files))
     for i in range(unit.start, end):
         p = files[i]
-        rel = str(Path(unit.source) / p.relative_to(root)) if unit.source not in ("", ".") else str(p.relative_to(root))
+        rel = unit.source if p == root else f"{unit.source}/{p.relative_to(root).as_posix()}"
+        where = {"path": str(p)}
         size = p.stat().st_size
-        if size > opts.max_doc_bytes:
-            b.reject("doc_too_large", f"{rel}: {size} bytes > max_doc_bytes {opts.max_doc_bytes}", i, doc_id=rel, line=False)
-            continue
-        raw = p.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            b.reject("bad_utf8", f"{rel}: invalid UTF-8 at byte {e.start}", i, raw=raw, doc_id=rel, line=False)
-            continue
-        b.add(rel, text, i, {"path": rel}, line=False)
+        if size > opts.max_doc_bytes:  # decided from the file size, without reading it
+            with open(p, "rb") as f:
+                head = f.read(4000)
+            b.reject(
+                "doc_too_large",
+                f"text is {size} bytes > max_doc_bytes {opts.max_doc_bytes}",
+                i,
+                raw=head,
+                doc_id=rel,
+                where=where,
+            )
+        else:
+            raw = p.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                around = raw[max(0, e.start - 20) : e.start + 20]
+                b.reject(
+                    "bad_utf8",
+                    f"invalid UTF-8 at byte {e.start} ({e.reason}): {around!r}",
+                    i,
+                    raw=raw,
+                    doc_id=rel,
+                    where={**where, "line": raw.count(b"\n", 0, e.start) + 1},
+                )
+            else:
+                b.add(
+                    rel,
+                    text.removeprefix("\ufeff"),
+                    i,
+                    [rel if f == "path" else None for f in b.extra],
+                    where=where,
+                )
         if b.full():
             yield b.flush()
-    yield b.flush()
+    if b.pending():
+        yield b.flush()
