@@ -9,15 +9,12 @@ no per-shingle Python loop; tokens are hashed once each (cached per worker).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
 _FOLD = r"[\s\p{P}\p{S}]+"
-_WORD = re.compile(r"\w+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _MIX2 = np.uint64(0xBF58476D1CE4E5B9)
 
@@ -60,32 +57,88 @@ def ngram_hashes(units: np.ndarray, n: int) -> np.ndarray:
     return splitmix64(acc)
 
 
+class _HashCache(dict):
+    def __missing__(self, token: str) -> int:
+        h = self[token] = xxhash.xxh64_intdigest(token.encode("utf-8"))
+        return h
+
+
 class TokenHasher:
     """xxh64 of tokens, memoised: in natural text most tokens repeat, so each distinct token
-    is hashed once per worker."""
+    is hashed once per worker; hits are a C-level dict lookup driven by np.fromiter(map(...))."""
 
     def __init__(self, max_size: int = 2_000_000):
-        self.cache: dict[str, int] = {}
+        self.cache = _HashCache()
         self.max_size = max_size
 
     def __call__(self, tokens: list[str]) -> np.ndarray:
-        c = self.cache
-        if len(c) > self.max_size:
-            c.clear()
-        out = np.empty(len(tokens), np.uint64)
-        for i, t in enumerate(tokens):
-            h = c.get(t)
-            if h is None:
-                h = c[t] = xxhash.xxh64_intdigest(t.encode("utf-8"))
-            out[i] = h
-        return out
+        if len(self.cache) > self.max_size:
+            self.cache.clear()
+        return np.fromiter(map(self.cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
 
 def shingle_hashes(text: str, spaced: bool, n: int, hasher: TokenHasher) -> np.ndarray:
-    """Shingle hashes of one document: word n-grams if `spaced`, else character n-grams."""
-    if spaced:
-        units = hasher(_WORD.findall(text.lower()))
-    else:
-        chars = "".join(_WORD.findall(text.lower()))  # letters/digits only: spacing and punctuation vary
-        units = splitmix64(np.frombuffer(chars.encode("utf-32-le"), np.uint32).astype(np.uint64))
-    return ngram_hashes(units, n)
+    """Shingle hashes of one document (word n-grams if `spaced`, else character n-grams);
+    the same code path as `batch_shingles`, so single documents and batches always agree."""
+    flat, _ = batch_shingles(pa.array([text], pa.large_string()), np.array([spaced]), n, n, hasher)
+    return flat
+
+
+_NONWORD = r"[^\p{L}\p{N}\p{M}_]+"
+
+
+def batch_shingles(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int,
+                   hasher: TokenHasher) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of a whole batch as (flat uint64 array, per-document counts).
+
+    Tokenising, lower-casing and de-duplicating tokens run as Arrow kernels over the batch;
+    only distinct tokens reach Python (to be hashed once, memoised); n-gram hashes are built
+    with numpy over the flat token array, with n-grams that would cross a document boundary
+    masked out. Documents shorter than n get one shingle (their whole sequence)."""
+    n_docs = len(texts)
+    lowered = pc.utf8_lower(texts)
+    unit_hashes = np.zeros(0, np.uint64)
+    unit_doc = np.zeros(0, np.int64)
+    parts_h, parts_d = [], []
+    sp_idx = np.flatnonzero(spaced)
+    if len(sp_idx):
+        lists = pc.split_pattern_regex(lowered.take(pa.array(sp_idx)), _NONWORD)
+        flat = lists.flatten()
+        counts = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+        doc = np.repeat(sp_idx, counts)
+        keep = pc.not_equal(flat, "").to_numpy(zero_copy_only=False)
+        flat = flat.filter(pa.array(keep))
+        doc = doc[keep]
+        enc = pc.dictionary_encode(flat).combine_chunks() if isinstance(flat, pa.ChunkedArray) else pc.dictionary_encode(flat)
+        uniq_h = hasher(enc.dictionary.to_pylist())
+        parts_h.append(uniq_h[enc.indices.to_numpy(zero_copy_only=False)])
+        parts_d.append(doc)
+    un_idx = np.flatnonzero(~spaced)
+    if len(un_idx):
+        stripped = pc.replace_substring_regex(lowered.take(pa.array(un_idx)), _NONWORD, "").to_pylist()
+        lens = np.fromiter(map(len, stripped), np.int64, count=len(stripped))
+        cps = np.frombuffer("".join(stripped).encode("utf-32-le"), np.uint32).astype(np.uint64)
+        parts_h.append(splitmix64(cps))
+        parts_d.append(np.repeat(un_idx, lens))
+    if parts_h:
+        unit_hashes = np.concatenate(parts_h)
+        unit_doc = np.concatenate(parts_d)
+        order = np.argsort(unit_doc, kind="stable")  # documents in batch order
+        unit_hashes, unit_doc = unit_hashes[order], unit_doc[order]
+    units_per_doc = np.bincount(unit_doc, minlength=n_docs)
+    nvec = np.where(spaced, word_n, char_n).astype(np.int64)
+    k = np.minimum(nvec, units_per_doc)  # effective n per document
+    starts = np.concatenate([[0], np.cumsum(units_per_doc)[:-1]])
+    # position of each unit within its document
+    pos = np.arange(len(unit_hashes)) - np.repeat(starts, units_per_doc)
+    kk = np.repeat(k, units_per_doc)
+    valid = pos <= np.repeat(units_per_doc, units_per_doc) - kk  # an n-gram starts here
+    acc = np.zeros(len(unit_hashes), np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(int(nvec.max()) if n_docs else 0):
+            idx = np.minimum(np.arange(len(unit_hashes)) + j, len(unit_hashes) - 1)
+            use = j < kk
+            acc = np.where(use, acc * _MIX + unit_hashes[idx], acc)
+    sh = splitmix64(acc[valid])
+    counts = np.bincount(unit_doc[valid], minlength=n_docs) if len(unit_doc) else np.zeros(n_docs, np.int64)
+    return sh, counts

@@ -25,22 +25,28 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 def signatures(shingles: list[np.ndarray], a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """uint32 matrix (len(shingles), num_perm); documents without shingles get all-EMPTY rows."""
-    n, p = len(shingles), len(a)
+    counts = np.fromiter((len(s) for s in shingles), np.int64, count=len(shingles))
+    flat = np.concatenate(shingles) if len(shingles) else np.zeros(0, np.uint64)
+    return signatures_flat(flat, counts, a, b, chunk)
+
+
+def signatures_flat(flat: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Signatures from all shingle hashes of a batch, concatenated, with per-document counts."""
+    n, p = len(counts), len(a)
     out = np.full((n, p), EMPTY, np.uint32)
-    lens = np.fromiter((len(s) for s in shingles), np.int64, count=n)
-    nonempty = np.flatnonzero(lens)
+    nonempty = np.flatnonzero(counts)
     if len(nonempty) == 0:
         return out
-    allh = np.concatenate([shingles[i] for i in nonempty]) & np.uint64(0xFFFFFFFF)
-    starts = np.concatenate([[0], np.cumsum(lens[nonempty])[:-1]])
-    ends = starts + lens[nonempty]
-    # process documents in groups whose shingles fit in `chunk`
+    allh = flat & np.uint64(0xFFFFFFFF)
+    lens = counts[nonempty]
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    ends = starts + lens
     i = 0
-    while i < len(nonempty):
-        j = i
-        total = 0
-        while j < len(nonempty) and (total == 0 or total + lens[nonempty[j]] <= chunk):
-            total += lens[nonempty[j]]
+    while i < len(nonempty):  # groups of whole documents of about `chunk` shingles
+        j = i + 1
+        total = lens[i]
+        while j < len(nonempty) and total + lens[j] <= chunk:
+            total += lens[j]
             j += 1
         seg = allh[starts[i] : ends[j - 1]]
         with np.errstate(over="ignore"):

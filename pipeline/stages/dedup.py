@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 from babelmill.languages import load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
-from babelmill.pipeline.dedup.hashing import TokenHasher, exact_hashes, shingle_hashes
-from babelmill.pipeline.dedup.minhash import permutations, signatures
+from babelmill.pipeline.dedup.hashing import TokenHasher, batch_shingles, exact_hashes
+from babelmill.pipeline.dedup.minhash import permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs, unit_of
 
 
@@ -118,13 +118,14 @@ class NearDedupStage(GlobalStage):
 
     def process(self, batch):
         p = self.params
-        texts = batch.column("text").to_pylist()
-        langs = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * len(texts)
-        sh = []
-        for t, lang in zip(texts, langs, strict=True):
-            spaced = self._spaced.get(lang, True)
-            sh.append(shingle_hashes(t, spaced, p.word_ngram if spaced else p.char_ngram, self.hasher))
-        sig = signatures(sh, self.a, self.b)
+        n = batch.num_rows
+        if "lang" in batch.schema.names:
+            langs = batch.column("lang").to_pylist()
+            spaced = np.fromiter((self._spaced.get(x, True) for x in langs), bool, count=n)
+        else:
+            spaced = np.ones(n, bool)
+        flat, counts = batch_shingles(batch.column("text"), spaced, p.word_ngram, p.char_ngram, self.hasher)
+        sig = signatures_flat(flat, counts, self.a, self.b)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), p.num_perm)
         return batch.append_column("minhash", arr)
 

@@ -1,0 +1,151 @@
+"""Near-deduplication speed and quality: babelmill vs datatrove, side by side, same corpus.
+
+- signatures: documents/s on one core, babelmill's `dedup_near` map part (shingles + MinHash)
+  vs datatrove's MinhashDedupSignature (both on \\w+ words, 5-grams; 120 vs 112 hashes);
+- end to end: babelmill `run_pipeline([dedup_near])` in-process (reads JSONL, writes Parquet
+  shards, shuffle, components, apply) vs datatrove's four MinHash stages;
+- quality on the planted corpus (bench/dedup_corpus.py): recall for near pairs with J >= 0.8
+  and wrongly removed unique documents, per script family.
+
+datatrove runs in its own virtualenv (bench/envs/datatrove.txt: datatrove 0.10.1 needs
+xxhash<4), created on first use under bench/_work/dtvenv.
+
+    python -m bench.dedup_speed [--docs N] [--json OUT]     (N scales with BENCH_SCALE)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from babelmill.pipeline.config import PipelineConfig
+from babelmill.pipeline.runner.run import run_pipeline
+from babelmill.pipeline.stages.dedup import NearDedupStage
+from bench.dedup_corpus import generate, score
+
+HERE = Path(__file__).resolve().parent
+
+
+def datatrove_python() -> Path | None:
+    venv = HERE / "_work" / "dtvenv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print("creating the datatrove benchmark environment (once) ...", flush=True)
+        r = subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
+        r2 = r.returncode == 0 and subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "-r", str(HERE / "envs" / "datatrove.txt")], check=False
+        ).returncode == 0
+        if not r2:
+            return None
+    return py
+
+
+def run_datatrove(docs_path: Path, mode: str) -> dict | None:
+    py = datatrove_python()
+    if py is None:
+        return None
+    r = subprocess.run([str(py), str(HERE / "_datatrove_minhash.py"), str(docs_path), mode],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        print("datatrove failed:", r.stderr[-1500:])
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--docs", type=int, default=int(10000 * float(os.environ.get("BENCH_SCALE", "1"))))
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    docs, truth = generate(args.docs, seed=11)
+    n = len(docs)
+    res: dict = {"docs": n, "unique_seed_docs": args.docs}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        raw = tmp / "raw"
+        raw.mkdir()
+        with open(raw / "docs.jsonl", "w", encoding="utf-8") as f:
+            for d in docs:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+
+        # 1. signatures, one core, no I/O
+        stage = NearDedupStage()
+        stage.ensure_setup()
+        batches = [pa.RecordBatch.from_pylist(docs[i : i + 1000]) for i in range(0, n, 1000)]
+        stage(batches[0])  # warm the token cache like a long-running worker
+        t = time.perf_counter()
+        for b in batches:
+            stage(b)
+        ours_sig = time.perf_counter() - t
+        res["babelmill_signature_docs_per_s"] = round(n / ours_sig, 1)
+
+        # 2. end to end
+        cfg = PipelineConfig.model_validate({
+            "input": {"paths": [str(raw)], "extra_fields": ["lang"], "split_mb": 4},
+            "output": {"dir": str(tmp / "run")}, "stages": ["dedup_near"], "engine": {"name": "local"}})
+        t = time.perf_counter()
+        run_pipeline(cfg, quiet=True)
+        ours_e2e = time.perf_counter() - t
+        res["babelmill_end_to_end_s"] = round(ours_e2e, 2)
+        res["babelmill_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        rejects = pq.read_table(tmp / "run" / "rejects").to_pylist()
+        res["babelmill_quality"] = score(docs, truth, rejects)
+
+        dt = run_datatrove(raw / "docs.jsonl", "all")
+        if dt:
+            dt_e2e = dt["signature_s"] + dt["buckets_s"] + dt["cluster_s"] + dt["filter_s"]
+            res["datatrove_signature_docs_per_s"] = round(n / dt["signature_s"], 1)
+            res["datatrove_end_to_end_s"] = round(dt_e2e, 2)
+            res["signature_speedup"] = round(res["babelmill_signature_docs_per_s"] / res["datatrove_signature_docs_per_s"], 2)
+            res["end_to_end_speedup"] = round(dt_e2e / ours_e2e, 2)
+            res["datatrove_quality"] = score_removed(docs, truth, dt["removed"])
+        else:
+            res["datatrove_note"] = "datatrove environment unavailable"
+
+    q = res["babelmill_quality"]
+    print(f"corpus: {n} documents ({args.docs} distinct + planted exact/near duplicates and hard negatives), 9 languages")
+    print(f"signatures, one core   : babelmill {res['babelmill_signature_docs_per_s']:>9.0f} docs/s", end="")
+    if dt:
+        print(f" | datatrove {res['datatrove_signature_docs_per_s']:>8.0f} docs/s | {res['signature_speedup']:.1f}x (target >= 10x)")
+        print(f"near dedup end to end  : babelmill {ours_e2e:>8.2f} s      | datatrove {res['datatrove_end_to_end_s']:>8.2f} s      "
+              f"| {res['end_to_end_speedup']:.1f}x (target >= 5x)")
+    else:
+        print()
+    print(f"babelmill peak RSS: {res['babelmill_peak_rss_mb']} MB (whole benchmark process)")
+    for name in ("babelmill_quality", "datatrove_quality"):
+        if name in res:
+            q = res[name]
+            fams = ", ".join(f"{k}: recall {v['recall_j08']:.3f} on {v['pairs_j08']} pairs, wrongly removed {v['wrong']}/{v['unique']}"
+                             for k, v in sorted(q["by_family"].items()))
+            print(f"{name.split('_')[0]:9} near recall (J>=0.8) {q['near_recall_j08']:.3f}, wrongly removed "
+                  f"{q['wrongly_removed_rate']:.4f}; {fams}")
+    res["headline"] = (f"signatures {res.get('signature_speedup', '?')}x datatrove; end to end {res.get('end_to_end_speedup', '?')}x; "
+                       f"recall(J>=0.8) {res['babelmill_quality']['near_recall_j08']:.3f}, wrongly removed "
+                       f"{res['babelmill_quality']['wrongly_removed_rate']:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+def score_removed(docs, truth, removed_ids):
+    """datatrove reports only which documents it removed: a removed document with a planted
+    partner counts as that pair found (whichever of the two it removed)."""
+    partner = {}
+    for a, b, *_ in [*truth["exact"], *truth["near"]]:
+        partner[a], partner[b] = b, a
+    rej = [{"id": i, "reason": "dup_near", "kept_id": partner.get(i, "?" + i)} for i in removed_ids]
+    return score(docs, truth, rej)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
