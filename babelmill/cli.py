@@ -35,6 +35,35 @@ def cmd_langid(args) -> int:
     return langid_command(args)
 
 
+def cmd_quality(args) -> int:
+    from babelmill.pipeline.scripting import quality_command
+
+    return quality_command(args)
+
+
+def cmd_dedup(args) -> int:
+    from babelmill.pipeline.scripting import dedup_command
+
+    return dedup_command(args)
+
+
+def cmd_calibrate(args) -> int:
+    from babelmill.pipeline.calibrate import main as calibrate_main
+
+    return calibrate_main(args.rest)
+
+
+def _add_io(p: argparse.ArgumentParser, out_help: str) -> None:
+    p.add_argument("--input", required=True, nargs="+", help="JSONL or Parquet with id, text (and optionally lang)")
+    p.add_argument("--output", required=True, help=out_help)
+    p.add_argument("--languages", help="language registry YAML")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default="id")
+    p.add_argument("--strict", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in the output dir")
+    _add_engine(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="babelmill", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -58,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true")
     _add_engine(p)
     p.set_defaults(func=cmd_langid, engine_default="local")
+
+    p = sub.add_parser("quality", help="per-language quality filters (LID first where lang is missing)")
+    _add_io(p, "run directory: output/ (kept), rejects/ (id, reason, detail), manifest.json")
+    p.set_defaults(func=cmd_quality)
+
+    p = sub.add_parser("dedup", help="exact + MinHash near deduplication")
+    _add_io(p, "run directory: output/ (kept, with cluster_size), rejects/ (id, reason, kept_id), manifest.json")
+    p.set_defaults(func=cmd_dedup)
+
+    p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_calibrate)
     return ap
 
 

@@ -54,3 +54,36 @@ def langid_command(args) -> int:
     print_summary(manifest)
     print(f"wrote {rows} rows to {out}; rejects and manifest in {cfg.output.dir}")
     return 0
+
+
+def stage_command(args, stages: list, name: str) -> int:
+    """`babelmill quality|dedup --input IN --output OUT_DIR`: OUT_DIR is an ordinary run
+    directory (output/ = kept documents, rejects/ = id, reason, detail, kept_id, ... as Parquet,
+    manifest.json)."""
+    cfg = PipelineConfig.model_validate(
+        {
+            "name": name,
+            "languages": args.languages,
+            "input": {"paths": args.input, "text_field": args.text_field, "id_field": args.id_field,
+                      "extra_fields": ["lang"]},
+            "output": {"dir": args.output},
+            "stages": stages,
+            "strict": args.strict,
+            "engine": {"name": args.engine or "ray"},
+        }
+    )
+    manifest = run_pipeline(cfg, overwrite=args.overwrite)
+    print_summary(manifest)
+    print(f"kept documents: {args.output}/output/  rejects: {args.output}/rejects/  manifest: {args.output}/manifest.json")
+    return 0
+
+
+def quality_command(args) -> int:
+    # Quality thresholds are per language: documents without a `lang` get one from LID first
+    # (annotate only, nothing is dropped for language reasons here).
+    stages = [{"name": "langid", "params": {"drop": False, "keep_given": True}}, "quality"]
+    return stage_command(args, stages, "quality")
+
+
+def dedup_command(args) -> int:
+    return stage_command(args, ["dedup_exact", "dedup_near"], "dedup")

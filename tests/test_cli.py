@@ -38,3 +38,19 @@ def test_run_with_bad_config_key(tmp_path, capsys):
     cfg.write_text("input: {paths: [x]}\noutput: {dir: o}\nengnie: local\n")
     assert main(["run", str(cfg)]) == 2
     assert f"{cfg}:3: engnie: unknown key" in capsys.readouterr().err
+
+
+def test_dedup_subcommand_contract(tmp_path, jsonl_writer):
+    text = "The committee published its annual report on the quality of water in the northern rivers. " * 4
+    rows = [{"id": "a", "text": text}, {"id": "b", "text": text.upper()},
+            {"id": "c", "text": text.replace("northern", "southern", 1)},
+            {"id": "d", "text": "Something else entirely, about mountains and the weather in spring. " * 4}]
+    src = jsonl_writer(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "dd"
+    assert main(["dedup", "--input", str(src), "--output", str(out), "--engine", "local"]) == 0
+    kept = pq.read_table(out / "output")
+    assert sorted(kept.column("id").to_pylist()) == ["a", "d"]
+    rej = {r["id"]: r for r in pq.read_table(out / "rejects").to_pylist()}
+    assert rej["b"]["reason"] == "dup_exact" and rej["b"]["kept_id"] == "a"
+    assert rej["c"]["reason"] == "dup_near" and rej["c"]["kept_id"] == "a"
+    assert dict(zip(kept.column("id").to_pylist(), kept.column("cluster_size").to_pylist(), strict=True)) == {"a": 3, "d": 1}

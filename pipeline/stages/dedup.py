@@ -18,6 +18,7 @@ from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import TokenHasher, batch_shingles, exact_hashes
 from babelmill.pipeline.dedup.minhash import permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs, unit_of
+from babelmill.scripts import dominant_scripts
 
 
 class GlobalStage(Stage):
@@ -115,15 +116,22 @@ class NearDedupStage(GlobalStage):
         self.a, self.b = permutations(self.params.num_perm, self.params.seed)
         self.hasher = TokenHasher()
         self._spaced = {c: self.reg.is_space_delimited(c) for c in self.reg.codes}
+        # without a language, the script decides: scripts of unspaced languages that are not the
+        # main script of a spaced one (Han counts as unspaced although Korean may use it)
+        spaced_scripts = {self.reg.scripts(c)[0] for c in self.reg.codes if self.reg.is_space_delimited(c)}
+        self._unspaced_scripts = {s for c in self.reg.codes if not self.reg.is_space_delimited(c)
+                                  for s in self.reg.scripts(c)} - spaced_scripts
 
     def process(self, batch):
         p = self.params
         n = batch.num_rows
-        if "lang" in batch.schema.names:
-            langs = batch.column("lang").to_pylist()
-            spaced = np.fromiter((self._spaced.get(x, True) for x in langs), bool, count=n)
-        else:
-            spaced = np.ones(n, bool)
+        langs = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * n
+        spaced = np.fromiter((self._spaced.get(x, True) for x in langs), bool, count=n)
+        unknown = np.fromiter((x not in self._spaced for x in langs), bool, count=n)
+        if unknown.any():
+            texts = batch.column("text").take(pa.array(np.flatnonzero(unknown))).to_pylist()
+            scripts = dominant_scripts([t[:400:2] for t in texts], 200)
+            spaced[unknown] = [s not in self._unspaced_scripts for s in scripts]
         flat, counts = batch_shingles(batch.column("text"), spaced, p.word_ngram, p.char_ngram, self.hasher)
         sig = signatures_flat(flat, counts, self.a, self.b)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), p.num_perm)

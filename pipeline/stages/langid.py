@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from babelmill.languages import LanguageRegistry, load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage, with_drops
@@ -80,6 +81,7 @@ class LangIdParams(StageParams):
     max_chars: int = 2000
     script_chars: int = 150
     drop: bool = True
+    keep_given: bool = False  # a non-null `lang` already in the batch wins over the prediction
     default_threshold: float | None = None
     wordfreq_words: int = 40
 
@@ -228,8 +230,13 @@ class LangIdStage(Stage):
                 reasons[i], details[i] = "lang_other", f"{best} {score:.3f}"
             elif score < self.threshold(best):
                 reasons[i], details[i] = "lang_low_confidence", f"{best} {score:.3f} < {self.threshold(best)}"
+        pred = pa.array(langs, pa.string())
+        if "lang" in batch.schema.names:  # e.g. carried from the input: replace (or keep) it
+            if p.keep_given:
+                pred = pc.coalesce(batch.column("lang").cast(pa.string()), pred)
+            batch = batch.drop_columns(["lang"])
         out = (
-            batch.append_column("lang", pa.array(langs, pa.string()))
+            batch.append_column("lang", pred)
             .append_column("lang_score", pa.array(scores, pa.float32()))
             .append_column("script", pa.array(doms, pa.string()))
             .append_column("top_langs", _top_langs_array(labels, probs))
