@@ -57,3 +57,42 @@ def signatures_flat(flat: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.n
         out[nonempty[i:j]] = np.minimum(mins, np.uint64(0xFFFFFFFE)).astype(np.uint32)
         i = j
     return out
+
+
+def oph_signatures(flat: np.ndarray, counts: np.ndarray, num_perm: int, seed: int = 1) -> np.ndarray:
+    """One-permutation hashing with densification (Shrivastava & Li 2014; Shrivastava 2017).
+
+    Each shingle is hashed once; its high bits pick one of `num_perm` bins and its low 32 bits
+    compete for the bin's minimum (one `np.minimum.at` over the whole batch). Empty bins borrow
+    the value of the next non-empty bin to their right (circularly), mixed with the distance,
+    so that two documents agree on a borrowed bin only when they agree on its source. Cost is
+    O(shingles + num_perm) per document instead of O(shingles x num_perm) for classic MinHash.
+    """
+    n, p = len(counts), num_perm
+    out = np.full((n, p), EMPTY, np.uint32)
+    if len(flat) == 0:
+        return out
+    with np.errstate(over="ignore"):
+        h = flat ^ (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+        h = (h ^ (h >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(29))
+    bins = ((h >> np.uint64(32)) * np.uint64(p)) >> np.uint64(32)  # fast range reduction
+    vals = np.minimum(h & np.uint64(0xFFFFFFFF), np.uint64(0xFFFFFFFE)).astype(np.uint32)
+    doc = np.repeat(np.arange(n, dtype=np.int64), counts)
+    flat_out = out.reshape(-1)
+    np.minimum.at(flat_out, doc * p + bins.astype(np.int64), vals)
+    empty = out == EMPTY
+    rows = np.flatnonzero(empty.any(axis=1) & ~empty.all(axis=1))
+    if len(rows):
+        sub = out[rows]
+        e = empty[rows]
+        # index of the next non-empty bin to the right, circularly (search a doubled row)
+        idx = np.where(~np.concatenate([e, e], axis=1), np.arange(2 * p), 2 * p)
+        nxt = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1][:, :p]
+        dist = (nxt - np.arange(p)).astype(np.uint32)
+        src = np.take_along_axis(sub, nxt % p, axis=1)
+        with np.errstate(over="ignore"):
+            mixed = src ^ (dist * np.uint32(0x9E3779B1))
+        sub[e] = np.minimum(mixed, np.uint32(0xFFFFFFFE))[e]
+        out[rows] = sub
+    return out

@@ -7,6 +7,7 @@ only move rows between partitions.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ from babelmill.languages import load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import TokenHasher, batch_shingles, exact_hashes
-from babelmill.pipeline.dedup.minhash import permutations, signatures_flat
+from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs, unit_of
 from babelmill.scripts import dominant_scripts
 
@@ -80,6 +81,9 @@ class ExactDedupStage(GlobalStage):
 
 
 class NearParams(StageParams):
+    #: "oph": one-permutation hashing with densification, O(shingles) per document (default);
+    #: "minhash": classic k-permutation MinHash, O(shingles x num_perm)
+    method: Literal["oph", "minhash"] = "oph"
     num_perm: int = 120
     bands: int = 20
     rows: int = 6
@@ -133,7 +137,10 @@ class NearDedupStage(GlobalStage):
             scripts = dominant_scripts([t[:400:2] for t in texts], 200)
             spaced[unknown] = [s not in self._unspaced_scripts for s in scripts]
         flat, counts = batch_shingles(batch.column("text"), spaced, p.word_ngram, p.char_ngram, self.hasher)
-        sig = signatures_flat(flat, counts, self.a, self.b)
+        if p.method == "oph":
+            sig = oph_signatures(flat, counts, p.num_perm, p.seed)
+        else:
+            sig = signatures_flat(flat, counts, self.a, self.b)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), p.num_perm)
         return batch.append_column("minhash", arr)
 

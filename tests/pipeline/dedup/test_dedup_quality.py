@@ -13,7 +13,7 @@ import pytest
 from babelmill.pipeline.config import PipelineConfig
 from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import TokenHasher, exact_hashes, shingle_hashes
-from babelmill.pipeline.dedup.minhash import permutations, signatures
+from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures
 from babelmill.pipeline.runner.run import run_pipeline
 from bench.dedup_corpus import generate, score, true_jaccard
 
@@ -31,10 +31,11 @@ def _run(tmp_path, docs, engine="local", stages=("dedup_exact", "dedup_near")):
     return m, tmp_path / f"run-{engine}"
 
 
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory):
+@pytest.fixture(scope="module", params=["oph", "minhash"])
+def planted(tmp_path_factory, request):
     docs, truth = generate(1500, seed=3)
-    m, run = _run(tmp_path_factory.mktemp("dq"), docs)
+    stages = ("dedup_exact", {"name": "dedup_near", "params": {"method": request.param}})
+    m, run = _run(tmp_path_factory.mktemp("dq"), docs, stages=stages)
     rejects = pq.read_table(run / "rejects").to_pylist()
     return docs, truth, m, run, rejects
 
@@ -80,8 +81,12 @@ def test_minhash_estimates_jaccard():
         for j in rng.choice(len(other), int(len(other) * share), replace=False):
             other[j] = "zz" + other[j]
         t1, t2 = " ".join(base), " ".join(other)
-        sig = signatures([shingle_hashes(t1, True, 5, h), shingle_hashes(t2, True, 5, h)], a, b)
-        errs.append(abs((sig[0] == sig[1]).mean() - true_jaccard(t1, t2, "en")))
+        s1, s2 = shingle_hashes(t1, True, 5, h), shingle_hashes(t2, True, 5, h)
+        tj = true_jaccard(t1, t2, "en")
+        sig = signatures([s1, s2], a, b)
+        oph = oph_signatures(np.concatenate([s1, s2]), np.array([len(s1), len(s2)]), 256)
+        errs.append(abs((sig[0] == sig[1]).mean() - tj))
+        errs.append(abs((oph[0] == oph[1]).mean() - tj))
     assert max(errs) < 0.08
 
 
