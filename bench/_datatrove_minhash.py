@@ -42,7 +42,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         sig = MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg, language=RegexTokenizer())
-        sig.run((Document(text=d["text"], id=d["id"]) for d in docs))  # writes signature files
+        sig.run(Document(text=d["text"], id=d["id"]) for d in docs)  # writes signature files
         out["signature_s"] = time.perf_counter() - t
         if not signature_only:
             t = time.perf_counter()
@@ -54,7 +54,7 @@ def main():
             out["cluster_s"] = time.perf_counter() - t
             t = time.perf_counter()
             kept = [d.id for d in MinhashDedupFilter(input_folder=f"{tmp}/remove").run(
-                (Document(text=d["text"], id=d["id"]) for d in docs))]
+                Document(text=d["text"], id=d["id"]) for d in docs)]
             out["filter_s"] = time.perf_counter() - t
             keep = set(kept)
             out["removed"] = [d["id"] for d in docs if d["id"] not in keep]
