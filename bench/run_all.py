@@ -19,6 +19,7 @@ BENCHMARKS = [
     ("langid_accuracy", []),
     ("langid_speed", []),
     ("dedup_speed", []),
+    ("pipeline_speed", []),
 ]
 
 
