@@ -39,7 +39,13 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup
+BENCH_STAMP := $(VENV)/.bench-setup-done
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PIP) install -q -r requirements-bench.txt
+	@touch $@
+
+bench: setup $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 
 lint: setup

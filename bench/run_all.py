@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("langid_accuracy", []),
     ("langid_speed", []),
+    ("quality_speed", []),
     ("dedup_speed", []),
     ("pipeline_speed", []),
 ]
