@@ -39,13 +39,14 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def aggregate(unit_stats: list[dict]) -> dict:
-    """Sum per-unit stats into per-stage, per-reason and per-language tables."""
+def aggregate(unit_stats: list[dict], stage_order: list[str] | None = None) -> dict:
+    """Sum per-unit stats into per-stage, per-reason and per-language tables (stages listed in
+    pipeline order)."""
     docs_in = sum(s["docs_in"] for s in unit_stats)
     kept = sum(s["kept"] for s in unit_stats)
     by_lang: dict = defaultdict(lambda: {"kept": 0, "dropped": 0, "reasons": defaultdict(int)})
     by_stage: dict = {}
-    stage_order: list[str] = ["read"]
+    stage_order = ["read", *(stage_order or [])]
     for s in unit_stats:
         for st in s["stage_in"]:
             if st not in stage_order:
@@ -100,5 +101,5 @@ def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, star
         ],
         "units": {"total": len(units), "reused_from_earlier_run": resumed},
         "seconds": round(time.time() - started, 3),
-        "counts": aggregate(unit_stats),
+        "counts": aggregate(unit_stats, [d["name"] for d in stage_descriptions]),
     }
