@@ -10,13 +10,19 @@ DROPS_SCHEMA = pa.schema([("ref", pa.int64()), ("kept_ref", pa.int64()), ("kept_
                           ("reason", pa.string()), ("detail", pa.string())])
 
 
+KEYS_SCHEMA = pa.schema([("part", pa.int32()), ("k1", pa.uint64()), ("k2", pa.uint64()), ("ref", pa.int64()),
+                         ("id", pa.string())])
+
+
 def key_rows(hashes: pa.Array, ids: pa.Array, refs: np.ndarray, num_parts: int) -> pa.Table:
+    if len(hashes) == 0:
+        return KEYS_SCHEMA.empty_table()
     words = np.frombuffer(hashes.buffers()[1], dtype=np.uint64, count=2 * len(hashes)).reshape(-1, 2)
     return pa.table({
         "part": pa.array((words[:, 0] % np.uint64(num_parts)).astype(np.int32)),
         "k1": pa.array(words[:, 0]), "k2": pa.array(words[:, 1]),
-        "ref": pa.array(refs), "id": ids,
-    })
+        "ref": pa.array(refs), "id": ids.cast(pa.string()),
+    }, schema=KEYS_SCHEMA)
 
 
 def reduce_groups(table: pa.Table) -> pa.Table:

@@ -42,8 +42,8 @@ def band_rows(sigs: np.ndarray, refs: np.ndarray, bands: int, rows: int, num_par
     flat = keys.reshape(-1)
     return pa.table({
         "part": pa.array((flat % np.uint64(num_parts)).astype(np.int32)),
-        "key": pa.array(flat),
-        "ref": pa.array(np.repeat(refs, bands)),
+        "key": pa.array(flat, pa.uint64()),
+        "ref": pa.array(np.repeat(refs, bands), pa.int64()),
     })
 
 

@@ -92,9 +92,8 @@ class RayEngine:
             return
 
         def mapper(batch: pa.Table) -> pa.Table:
-            tables = [map_task(stage, json.loads(t)) for t in batch.column("task").to_pylist()]
-            tables = [t for t in tables if t.num_rows]
-            return pa.concat_tables(tables) if tables else None
+            # an empty table (with its schema) when a shard has no keys left: Ray needs a table
+            return pa.concat_tables([map_task(stage, json.loads(t)) for t in batch.column("task").to_pylist()])
 
         def reducer(group: pa.Table) -> pa.Table:
             part = int(group.column("part")[0].as_py())

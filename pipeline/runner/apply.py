@@ -99,6 +99,9 @@ def apply_unit(worker, unit) -> dict:
         stats["stage_in"][st.name] = before
         stats["stage_out"][st.name] = before - gone
         before -= gone
+    from babelmill.pipeline.runner.worker import peak_rss_mb
+
+    stats["apply_worker_peak_rss_mb"] = peak_rss_mb()
     dropped_total = sum(d["n"] for d in stats["dropped"])
     if stats["kept"] + dropped_total != stats["docs_in"]:
         raise RuntimeError(f"unit {unit.unit_id}: accounting mismatch after dedup")

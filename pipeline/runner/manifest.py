@@ -84,6 +84,16 @@ def aggregate(unit_stats: list[dict], stage_order: list[str] | None = None) -> d
     }
 
 
+def _workers(unit_stats: list[dict]) -> dict:
+    """Per worker process: units processed and peak RSS (MB) seen by the map phase."""
+    out: dict = {}
+    for s in unit_stats:
+        w = out.setdefault(s.get("worker", "?"), {"units": 0, "peak_rss_mb": 0.0})
+        w["units"] += 1
+        w["peak_rss_mb"] = max(w["peak_rss_mb"], s.get("worker_peak_rss_mb") or 0.0)
+    return out
+
+
 def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions) -> dict:
     return {
         "babelmill_manifest": 1,
@@ -101,5 +111,6 @@ def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, star
         ],
         "units": {"total": len(units), "reused_from_earlier_run": resumed},
         "seconds": round(time.time() - started, 3),
+        "workers": _workers(unit_stats),
         "counts": aggregate(unit_stats, [d["name"] for d in stage_descriptions]),
     }

@@ -74,6 +74,13 @@ def output_schema(cfg: PipelineConfig, stages) -> pa.Schema:
     return pa.schema(fields)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this worker process so far (Linux reports KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 class UnitWorker:
     def __init__(self, spec: RunSpec | dict):
         self.spec = spec if isinstance(spec, RunSpec) else RunSpec(**spec)
@@ -151,6 +158,7 @@ class UnitWorker:
             "stage_out": dict(counts.stage_out),
             "bytes": unit.size,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "worker_peak_rss_mb": peak_rss_mb(),
             "seconds": round(time.perf_counter() - t0, 4),
         }
         dropped = sum(d["n"] for d in stats["dropped"])

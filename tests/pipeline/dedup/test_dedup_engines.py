@@ -33,6 +33,9 @@ def test_dedup_identical_on_all_engines(tmp_path, ray_session):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "d.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    # a shard made only of exact copies: after exact dedup it has no keys left for near dedup
+    (raw / "e.jsonl").write_text("".join(json.dumps({**d, "id": "copy-" + d["id"]}, ensure_ascii=False) + "\n"
+                                         for d in docs[:20]), encoding="utf-8")
     res = {}
     for engine in ("local", "ray", "beam"):
         m = run_pipeline(_cfg(raw, tmp_path / engine, engine), quiet=True)
