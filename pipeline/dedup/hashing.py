@@ -99,7 +99,8 @@ def batch_shingles(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int
     lowered = pc.utf8_lower(texts)
     unit_hashes = np.zeros(0, np.uint64)
     unit_doc = np.zeros(0, np.int64)
-    parts_h, parts_d = [], []
+    parts_h: list[np.ndarray] = []
+    parts_d: list[np.ndarray] = []
     sp_idx = np.flatnonzero(spaced)
     if len(sp_idx):
         lists = pc.split_pattern_regex(lowered.take(pa.array(sp_idx)), _NONWORD)
@@ -120,25 +121,42 @@ def batch_shingles(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int
         cps = np.frombuffer("".join(stripped).encode("utf-32-le"), np.uint32).astype(np.uint64)
         parts_h.append(splitmix64(cps))
         parts_d.append(np.repeat(un_idx, lens))
-    if parts_h:
-        unit_hashes = np.concatenate(parts_h)
-        unit_doc = np.concatenate(parts_d)
-        order = np.argsort(unit_doc, kind="stable")  # documents in batch order
-        unit_hashes, unit_doc = unit_hashes[order], unit_doc[order]
-    units_per_doc = np.bincount(unit_doc, minlength=n_docs)
+    units_per_doc = np.bincount(np.concatenate(parts_d), minlength=n_docs) if parts_d else np.zeros(n_docs, np.int64)
+    starts = np.concatenate([[0], np.cumsum(units_per_doc)[:-1]]).astype(np.int64)
+    if len(parts_h) == 1:  # one script family: already in document order
+        unit_hashes, unit_doc = parts_h[0], parts_d[0]
+    elif parts_h:  # interleave the two families back into document order without sorting
+        total = int(units_per_doc.sum())
+        unit_hashes = np.empty(total, np.uint64)
+        unit_doc = np.empty(total, np.int64)
+        for h_part, d_part in zip(parts_h, parts_d, strict=True):
+            first = np.maximum.accumulate(np.where(np.r_[True, d_part[1:] != d_part[:-1]], np.arange(len(d_part)), 0))
+            dest = starts[d_part] + (np.arange(len(d_part)) - first)
+            unit_hashes[dest] = h_part
+            unit_doc[dest] = d_part
     nvec = np.where(spaced, word_n, char_n).astype(np.int64)
     k = np.minimum(nvec, units_per_doc)  # effective n per document
-    starts = np.concatenate([[0], np.cumsum(units_per_doc)[:-1]])
-    # position of each unit within its document
-    pos = np.arange(len(unit_hashes)) - np.repeat(starts, units_per_doc)
+    pos = np.arange(len(unit_hashes)) - np.repeat(starts, units_per_doc)  # position within its document
     kk = np.repeat(k, units_per_doc)
     valid = pos <= np.repeat(units_per_doc, units_per_doc) - kk  # an n-gram starts here
-    acc = np.zeros(len(unit_hashes), np.uint64)
+    m = len(unit_hashes)
     with np.errstate(over="ignore"):
-        for j in range(int(nvec.max()) if n_docs else 0):
-            idx = np.minimum(np.arange(len(unit_hashes)) + j, len(unit_hashes) - 1)
-            use = j < kk
-            acc = np.where(use, acc * _MIX + unit_hashes[idx], acc)
+        if word_n == char_n and m:  # one n for all: plain shifted slices (short documents fixed below)
+            n = word_n
+            acc = np.zeros(m, np.uint64)
+            for j in range(min(n, m)):
+                acc[: m - j] = acc[: m - j] * _MIX + unit_hashes[j:]
+            short = np.flatnonzero((units_per_doc > 0) & (units_per_doc < n))
+            for d in short:  # a document shorter than n: one shingle over all its units
+                a = np.uint64(0)
+                for u in unit_hashes[starts[d] : starts[d] + units_per_doc[d]]:
+                    a = a * _MIX + u
+                acc[starts[d]] = a
+        else:
+            acc = np.zeros(m, np.uint64)
+            for j in range(int(nvec.max()) if n_docs else 0):
+                idx = np.minimum(np.arange(m) + j, m - 1)
+                acc = np.where(j < kk, acc * _MIX + unit_hashes[idx], acc)
     sh = splitmix64(acc[valid])
     counts = np.bincount(unit_doc[valid], minlength=n_docs) if len(unit_doc) else np.zeros(n_docs, np.int64)
     return sh, counts
