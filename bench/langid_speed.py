@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -21,15 +20,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from babelmill.pipeline.stages.langid import LangIdStage, default_model_path  # noqa: E402
 from bench.corpora import udhr_documents  # noqa: E402
-
-
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from bench.timing import best_of  # noqa: E402
 
 
 def run_stage_path(stage: LangIdStage, src: Path, dst: Path, batch_size: int) -> None:

@@ -28,15 +28,7 @@ import pyarrow as pa  # noqa: E402
 
 from babelmill.pipeline.stages.quality import QualityStage  # noqa: E402
 from bench.corpora import udhr_documents  # noqa: E402
-
-
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from bench.timing import best_of  # noqa: E402
 
 
 def to_batches(docs: list[tuple[str, str]], batch_size: int) -> list[pa.RecordBatch]:
