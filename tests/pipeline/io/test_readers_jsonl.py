@@ -10,19 +10,8 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-from babelmill.pipeline.core.schema import DOC_COLUMNS, REJECT_SCHEMA
+from babelmill.pipeline.core.schema import DOC_COLUMNS
 from babelmill.pipeline.io.readers import InputError, ReadOptions, plan_units, read_unit
-
-
-def read_all(path, **kw):
-    opts = ReadOptions(**kw)
-    docs, rejects = [], []
-    for unit in plan_units([str(path)], opts):
-        for d, r in read_unit(unit, opts):
-            assert r.schema == REJECT_SCHEMA
-            docs.extend(d.to_pylist())
-            rejects.extend(r.to_pylist())
-    return docs, rejects
 
 
 def jl(*rows) -> bytes:
@@ -58,7 +47,7 @@ def test_round_trip_ids_offsets_extra_fields_and_schema(tmp_path):
     assert rows[1]["meta"] == '{"k": [1, 2]}' and rows[0]["absent"] is None
 
 
-def test_id_field_none_derives_ids_and_custom_text_field(tmp_path):
+def test_id_field_none_derives_ids_and_custom_text_field(read_all, tmp_path):
     p = tmp_path / "b.jsonl"
     p.write_bytes(jl({"id": "ignored", "content": "c1"}, {"id": "", "content": "c2"}))
     docs, rejects = read_all(p, id_field=None, text_field="content")
@@ -67,7 +56,7 @@ def test_id_field_none_derives_ids_and_custom_text_field(tmp_path):
     assert [d["id"] for d in docs] == ["ignored", "b.jsonl#L2"]  # an empty id is no id
 
 
-def test_crlf_bom_and_missing_final_newline(tmp_path):
+def test_crlf_bom_and_missing_final_newline(read_all, tmp_path):
     p = tmp_path / "w.jsonl"
     p.write_bytes(b'\xef\xbb\xbf{"text": "one"}\r\n\r\n{"text": "two"}\r\n{"text": "three"}')
     docs, rejects = read_all(p)
@@ -83,7 +72,7 @@ def test_batches_are_bounded_by_batch_size(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["gz", "zst"])
-def test_compressed_jsonl_multi_member_and_multi_frame(tmp_path, kind):
+def test_compressed_jsonl_multi_member_and_multi_frame(read_all, tmp_path, kind):
     rows = [{"id": str(i), "text": f"document {i}"} for i in range(300)]
     raw = jl(*rows)
     comp = gzip.compress if kind == "gz" else zstandard.ZstdCompressor().compress
@@ -106,7 +95,7 @@ BAD_LINES = {
 
 
 @pytest.mark.parametrize("reason", sorted(BAD_LINES))
-def test_bad_line_is_quarantined_with_file_line_reason(tmp_path, reason):
+def test_bad_line_is_quarantined_with_file_line_reason(read_all, tmp_path, reason):
     bad, detail = BAD_LINES[reason]
     p = tmp_path / "bad.jsonl"
     p.write_bytes(jl({"id": "g1", "text": "good one"}) + bad + jl({"id": "g2", "text": "good two"}))
@@ -120,7 +109,7 @@ def test_bad_line_is_quarantined_with_file_line_reason(tmp_path, reason):
 
 
 @pytest.mark.parametrize("reason", sorted(BAD_LINES))
-def test_bad_line_in_strict_mode_raises_naming_file_and_line(tmp_path, reason):
+def test_bad_line_in_strict_mode_raises_naming_file_and_line(read_all, tmp_path, reason):
     p = tmp_path / "bad.jsonl"
     p.write_bytes(jl({"text": "good"}) + BAD_LINES[reason][0])
     with pytest.raises(InputError) as ei:
@@ -130,14 +119,14 @@ def test_bad_line_in_strict_mode_raises_naming_file_and_line(tmp_path, reason):
     assert (e.path, e.line, e.reason) == (str(p), 2, reason)
 
 
-def test_bad_utf8_keeps_a_repr_snippet(tmp_path):
+def test_bad_utf8_keeps_a_repr_snippet(read_all, tmp_path):
     p = tmp_path / "u.jsonl"
     p.write_bytes(b'{"text": "caf\xe9"}\n')
     _, (r,) = read_all(p)
     assert "b'" in r["detail"] and "\\xe9" in r["detail"] and "\\xe9" in r["text"]
 
 
-def test_null_or_non_string_text_is_missing_text(tmp_path):
+def test_null_or_non_string_text_is_missing_text(read_all, tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_bytes(jl({"text": None, "lang": "de"}, {"text": 12}, {"text": ["a"]}, {"text": ""}))
     docs, rejects = read_all(p, extra_fields=("lang",))
@@ -156,7 +145,7 @@ def test_null_or_non_string_text_is_missing_text(tmp_path):
     assert rejects[0]["lang"] == "de"  # known language travels with the reject
 
 
-def test_lone_surrogate_escape_is_bad_utf8_but_pairs_are_fine(tmp_path):
+def test_lone_surrogate_escape_is_bad_utf8_but_pairs_are_fine(read_all, tmp_path):
     p = tmp_path / "s.jsonl"
     p.write_bytes(b'{"text": "a \\ud800 b"}\n{"text": "emoji \\ud83d\\ude00"}\n')
     docs, rejects = read_all(p)
@@ -166,7 +155,7 @@ def test_lone_surrogate_escape_is_bad_utf8_but_pairs_are_fine(tmp_path):
     ]
 
 
-def test_50mb_document_is_quarantined_without_blowing_memory(tmp_path):
+def test_50mb_document_is_quarantined_without_blowing_memory(read_all, tmp_path):
     p = tmp_path / "huge.jsonl"
     size = 50 * 2**20
     with open(p, "w") as f:
@@ -188,7 +177,7 @@ def test_50mb_document_is_quarantined_without_blowing_memory(tmp_path):
         read_all(p, strict=True)
 
 
-def test_line_far_over_the_limit_is_not_parsed(tmp_path):
+def test_line_far_over_the_limit_is_not_parsed(read_all, tmp_path):
     p = tmp_path / "long.jsonl"
     p.write_bytes(jl({"text": "ok"}) + b'{"text": "' + b"x" * 5000 + b'"}\n' + jl({"text": "still ok"}))
     docs, rejects = read_all(p, max_doc_bytes=100)  # line cap: 8 x 100 bytes
@@ -198,7 +187,7 @@ def test_line_far_over_the_limit_is_not_parsed(tmp_path):
     assert rejects[0]["text"].startswith('{"text": "xxx') and len(rejects[0]["text"]) <= 1000
 
 
-def test_truncated_gzip_keeps_documents_before_the_break(tmp_path):
+def test_truncated_gzip_keeps_documents_before_the_break(read_all, tmp_path):
     rows = [{"id": str(i), "text": f"document {i} " * 20} for i in range(2000)]
     blob = gzip.compress(jl(*rows))
     p = tmp_path / "cut.jsonl.gz"
@@ -216,7 +205,7 @@ def test_truncated_gzip_keeps_documents_before_the_break(tmp_path):
     )
 
 
-def test_garbage_gzip_and_truncated_zstd_are_corrupt_compressed(tmp_path):
+def test_garbage_gzip_and_truncated_zstd_are_corrupt_compressed(read_all, tmp_path):
     g = tmp_path / "junk.jsonl.gz"
     g.write_bytes(b"this is not gzip at all\n")
     docs, rejects = read_all(g)
@@ -234,7 +223,7 @@ def test_garbage_gzip_and_truncated_zstd_are_corrupt_compressed(tmp_path):
     assert "TruncatedStream" in rejects[0]["detail"]
 
 
-def test_every_non_blank_line_is_a_document_or_a_reject(tmp_path):
+def test_every_non_blank_line_is_a_document_or_a_reject(read_all, tmp_path):
     lines = [
         jl({"text": "good"}),
         b"{broken\n",

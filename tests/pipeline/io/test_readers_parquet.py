@@ -6,24 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from babelmill.pipeline.core.schema import DOC_COLUMNS
-from babelmill.pipeline.io.readers import InputError, ReadOptions, plan_units, read_unit
+from babelmill.pipeline.io.readers import InputError, ReadOptions, plan_units
 
 
-def read_all(path, **kw):
-    opts = ReadOptions(**kw)
-    docs, rejects = [], []
-    for unit in plan_units([str(path)], opts):
-        for d, r in read_unit(unit, opts):
-            assert (
-                d.schema.names[:4] == list(DOC_COLUMNS) and d.schema.field("text").type == pa.large_string()
-            )
-            docs.extend(d.to_pylist())
-            rejects.extend(r.to_pylist())
-    return docs, rejects
-
-
-def test_round_trip_ids_offsets_extras(tmp_path):
+def test_round_trip_ids_offsets_extras(read_all, tmp_path):
     p = tmp_path / "d.parquet"
     pq.write_table(
         pa.table(
@@ -47,7 +33,7 @@ def test_round_trip_ids_offsets_extras(tmp_path):
     assert "unused" not in docs[0]
 
 
-def test_null_empty_and_too_large_texts_are_rejected(tmp_path):
+def test_null_empty_and_too_large_texts_are_rejected(read_all, tmp_path):
     p = tmp_path / "n.parquet"
     texts = ["ok", None, "", " \n\t", "z" * 5000, "fine"]
     pq.write_table(pa.table({"text": texts, "lang": ["en"] * 6}), p, row_group_size=3)
@@ -68,7 +54,7 @@ def test_null_empty_and_too_large_texts_are_rejected(tmp_path):
     )
 
 
-def test_missing_or_non_string_text_column(tmp_path):
+def test_missing_or_non_string_text_column(read_all, tmp_path):
     p = tmp_path / "m.parquet"
     pq.write_table(pa.table({"body": ["x", "y"]}), p)
     docs, rejects = read_all(p)
@@ -83,7 +69,7 @@ def test_missing_or_non_string_text_column(tmp_path):
     assert docs == [] and "int64, not a string" in rejects[0]["detail"]
 
 
-def test_binary_text_column_decodes_per_row(tmp_path):
+def test_binary_text_column_decodes_per_row(read_all, tmp_path):
     p = tmp_path / "b.parquet"
     pq.write_table(pa.table({"text": pa.array([b"caf\xc3\xa9", b"caf\xe9"], pa.binary())}), p)
     docs, rejects = read_all(p)
@@ -93,7 +79,7 @@ def test_binary_text_column_decodes_per_row(tmp_path):
     ]
 
 
-def test_truncated_parquet_file_is_one_reject(tmp_path):
+def test_truncated_parquet_file_is_one_reject(read_all, tmp_path):
     p = tmp_path / "t.parquet"
     pq.write_table(pa.table({"text": ["a", "b"]}), p)
     p.write_bytes(p.read_bytes()[:-20])
@@ -112,7 +98,7 @@ def test_truncated_parquet_file_is_one_reject(tmp_path):
         read_all(p, strict=True)
 
 
-def test_corrupt_row_group_loses_only_that_row_group(tmp_path):
+def test_corrupt_row_group_loses_only_that_row_group(read_all, tmp_path):
     p = tmp_path / "rg.parquet"
     n = 300
     pq.write_table(

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from babelmill.pipeline.io.readers import InputError, ReadOptions, plan_units, read_unit
-
-
-def read_all(path, **kw):
-    opts = ReadOptions(**kw)
-    docs, rejects = [], []
-    for unit in plan_units([str(path)], opts):
-        for d, r in read_unit(unit, opts):
-            docs.extend(d.to_pylist())
-            rejects.extend(r.to_pylist())
-    return docs, rejects
+from babelmill.pipeline.io.readers import InputError
 
 
 @pytest.fixture
@@ -30,7 +20,7 @@ def notes(tmp_path):
     return d
 
 
-def test_one_document_per_file_with_relative_path_ids(notes):
+def test_one_document_per_file_with_relative_path_ids(read_all, notes):
     docs, rejects = read_all(notes, extra_fields=("path", "lang"))
     assert [(d["id"], d["text"], d["offset"]) for d in docs] == [
         ("notes/a.txt", "alpha text", 0),
@@ -46,7 +36,7 @@ def test_one_document_per_file_with_relative_path_ids(notes):
     assert "\\xff\\xfe" in rejects[0]["detail"] and rejects[0]["text"].startswith("line one")
 
 
-def test_strict_mode_names_the_file_and_line(notes):
+def test_strict_mode_names_the_file_and_line(read_all, notes):
     with pytest.raises(InputError) as ei:
         read_all(notes, strict=True)
     e = ei.value
@@ -54,7 +44,7 @@ def test_strict_mode_names_the_file_and_line(notes):
     assert str(e).startswith(f"{notes / 'bad.txt'}:2: bad_utf8: ")
 
 
-def test_too_large_file_is_rejected_from_its_size(notes):
+def test_too_large_file_is_rejected_from_its_size(read_all, notes):
     (notes / "big.txt").write_text("word " * 1000)
     docs, rejects = read_all(notes, max_doc_bytes=1000)
     (r,) = [r for r in rejects if r["reason"] == "doc_too_large"]

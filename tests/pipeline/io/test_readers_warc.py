@@ -8,7 +8,7 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from babelmill.pipeline.io.readers import InputError, ReadOptions, plan_units, read_unit
+from babelmill.pipeline.io.readers import InputError
 
 ARTICLE = (
     "<html><head><title>Report</title></head><body><nav>Home | About | Contact</nav>"
@@ -18,14 +18,6 @@ ARTICLE = (
 ).encode()
 
 
-def read_all(path, **kw):
-    opts = ReadOptions(**kw)
-    docs, rejects = [], []
-    for unit in plan_units([str(path)], opts):
-        for d, r in read_unit(unit, opts):
-            docs.extend(d.to_pylist())
-            rejects.extend(r.to_pylist())
-    return docs, rejects
 
 
 def http(ctype="text/html; charset=utf-8", status="200 OK"):
@@ -60,7 +52,7 @@ def conversion(url, text):
     )
 
 
-def test_html_response_becomes_one_document_with_url(tmp_path):
+def test_html_response_becomes_one_document_with_url(read_all, tmp_path):
     p = write_warc(
         tmp_path / "x.warc.gz",
         [
@@ -81,7 +73,7 @@ def test_html_response_becomes_one_document_with_url(tmp_path):
     assert d["offset"] > 0 and p.read_bytes()[d["offset"] : d["offset"] + 2] == b"\x1f\x8b"  # a record start
 
 
-def test_wet_conversion_records_are_text_as_is(tmp_path):
+def test_wet_conversion_records_are_text_as_is(read_all, tmp_path):
     p = write_warc(
         tmp_path / "y.warc.wet.gz",
         [
@@ -99,7 +91,7 @@ def test_wet_conversion_records_are_text_as_is(tmp_path):
     assert all(r["id"].startswith("<urn:uuid:") and r["offset"] > 0 for r in rejects)
 
 
-def test_page_without_main_text_is_no_text_extracted(tmp_path):
+def test_page_without_main_text_is_no_text_extracted(read_all, tmp_path):
     body = b"<html><head><title>Only a title</title></head><body><script>var x = 1;</script></body></html>"
     p = write_warc(tmp_path / "e.warc", [response("http://e.org/", body=body)], gz=False)
     docs, rejects = read_all(p)
@@ -110,7 +102,7 @@ def test_page_without_main_text_is_no_text_extracted(tmp_path):
 
 
 @pytest.mark.parametrize("gz", [True, False])
-def test_truncated_warc_keeps_records_before_the_damage(tmp_path, gz):
+def test_truncated_warc_keeps_records_before_the_damage(read_all, tmp_path, gz):
     p = write_warc(
         tmp_path / ("t.warc.gz" if gz else "t.warc"), [response(f"http://e.org/{i}") for i in range(4)], gz=gz
     )
@@ -127,14 +119,14 @@ def test_truncated_warc_keeps_records_before_the_damage(tmp_path, gz):
     assert ei.value.reason == "warc_error" and ei.value.offset == last and p.name in str(ei.value)
 
 
-def test_not_a_warc_at_all(tmp_path):
+def test_not_a_warc_at_all(read_all, tmp_path):
     p = tmp_path / "junk.warc"
     p.write_bytes(b"hello world\n" * 10)
     docs, rejects = read_all(p)
     assert docs == [] and [(r["reason"], r["offset"]) for r in rejects] == [("warc_error", 0)]
 
 
-def test_extractor_crash_is_html_extract_failed(tmp_path, monkeypatch):
+def test_extractor_crash_is_html_extract_failed(read_all, tmp_path, monkeypatch):
     import trafilatura
 
     def boom(*a, **k):
@@ -151,7 +143,7 @@ def test_extractor_crash_is_html_extract_failed(tmp_path, monkeypatch):
     ]
 
 
-def test_declared_charset_is_honoured(tmp_path):
+def test_declared_charset_is_honoured(read_all, tmp_path):
     body = ARTICLE.replace(b"committee", "comité".encode("cp1252"))
     p = write_warc(
         tmp_path / "l.warc.gz",
