@@ -196,3 +196,9 @@ class BatchBuilder:
         return pa.Table.from_pydict(
             {f.name: [r.get(f.name) for r in rows] for f in REJECT_SCHEMA}, schema=REJECT_SCHEMA
         )
+
+
+def utf8_error_detail(raw: bytes, e: UnicodeDecodeError, what: str = "") -> str:
+    """`invalid UTF-8 at byte N<what> (reason): b'...around it...'` for a bad_utf8 reject."""
+    around = raw[max(0, e.start - 20) : e.start + 20]
+    return f"invalid UTF-8 at byte {e.start}{what} ({e.reason}): {around!r}"

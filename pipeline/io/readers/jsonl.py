@@ -11,7 +11,13 @@ import json
 import re
 from collections.abc import Iterator
 
-from babelmill.pipeline.io.readers.batching import SNIPPET, BatchBuilder, extra_value, json_type
+from babelmill.pipeline.io.readers.batching import (
+    SNIPPET,
+    BatchBuilder,
+    extra_value,
+    json_type,
+    utf8_error_detail,
+)
 from babelmill.pipeline.io.readers.compression import corruption_errors, is_compressed, open_binary
 from babelmill.pipeline.io.readers.options import ReadOptions, WorkUnit
 
@@ -97,10 +103,9 @@ def read_jsonl(unit: WorkUnit, opts: ReadOptions) -> Iterator:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                around = raw[max(0, e.start - 20) : e.start + 20]
                 b.reject(
                     "bad_utf8",
-                    f"invalid UTF-8 at byte {e.start} of the line ({e.reason}): {around!r}",
+                    utf8_error_detail(raw, e, " of the line"),
                     lineno,
                     raw=raw,
                 )

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from babelmill.pipeline.io.readers.batching import BatchBuilder
+from babelmill.pipeline.io.readers.batching import BatchBuilder, utf8_error_detail
 from babelmill.pipeline.io.readers.options import ReadOptions, WorkUnit
 
 TEXT_SUFFIXES = (".txt", ".text")
@@ -56,10 +56,9 @@ def read_textdir(unit: WorkUnit, opts: ReadOptions) -> Iterator:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                around = raw[max(0, e.start - 20) : e.start + 20]
                 b.reject(
                     "bad_utf8",
-                    f"invalid UTF-8 at byte {e.start} ({e.reason}): {around!r}",
+                    utf8_error_detail(raw, e),
                     i,
                     raw=raw,
                     doc_id=rel,

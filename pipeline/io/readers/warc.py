@@ -13,7 +13,7 @@ import codecs
 import os
 from collections.abc import Callable, Iterator
 
-from babelmill.pipeline.io.readers.batching import BatchBuilder
+from babelmill.pipeline.io.readers.batching import BatchBuilder, utf8_error_detail
 from babelmill.pipeline.io.readers.options import ReadOptions, WorkUnit
 
 #: HTML payloads above this many times max_doc_bytes are not extracted (extraction time grows
@@ -140,10 +140,9 @@ def _record(b: BatchBuilder, it, rec, opts: ReadOptions, extract) -> None:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as e:
-            around = payload[max(0, e.start - 20) : e.start + 20]
             b.reject(
                 "bad_utf8",
-                f"invalid UTF-8 at byte {e.start} ({e.reason}): {around!r}",
+                utf8_error_detail(payload, e),
                 offset,
                 raw=payload,
                 doc_id=doc_id,
