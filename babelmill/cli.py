@@ -53,6 +53,44 @@ def cmd_calibrate(args) -> int:
     return calibrate_main(args.rest)
 
 
+def cmd_balance(args) -> int:
+    from babelmill.pipeline.balance.config import BalanceConfig
+    from babelmill.pipeline.balance.run import run_balance
+    from babelmill.pipeline.balance.summary import print_balance
+    from babelmill.pipeline.config import EngineConfig, PipelineConfig
+    from babelmill.yamlconf import load_model, read_yaml
+
+    run_dir = Path(args.run_dir)
+    run_cfg_path = run_dir / "run_config.yaml"
+    engine_cfg, bal_cfg = EngineConfig(), None
+    if run_cfg_path.exists():
+        import yaml
+
+        doc = yaml.safe_load(run_cfg_path.read_text()) or {}
+        doc.pop("_fingerprint", None)
+        run_cfg = PipelineConfig.model_validate(doc)
+        engine_cfg, bal_cfg = run_cfg.engine, run_cfg.balance
+    if args.config:
+        data, root = read_yaml(args.config)
+        data = data.get("balance", data) if isinstance(data, dict) else data
+        bal_cfg = load_model(BalanceConfig, args.config, data, root)
+    if bal_cfg is None:
+        bal_cfg = BalanceConfig()
+    report = run_balance(run_dir, bal_cfg, engine=args.engine or engine_cfg.name, engine_cfg=engine_cfg,
+                         overwrite=args.overwrite)
+    print_balance(report)
+    print(f"balance manifest: {run_dir / bal_cfg.output_subdir / 'balance.json'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from babelmill.pipeline.report.datacard import write_datacard
+
+    paths = write_datacard(args.run_dir, html_path=args.html, json_path=args.json)
+    print(f"data card: {paths['html']}\n           {paths['json']}")
+    return 0
+
+
 def _add_io(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--input", required=True, nargs="+", help="JSONL or Parquet with id, text (and optionally lang)")
     p.add_argument("--output", required=True, help=out_help)
@@ -96,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io(p, "run directory: output/ (kept, with cluster_size), rejects/ (id, reason, kept_id), manifest.json")
     p.set_defaults(func=cmd_dedup)
 
+    p = sub.add_parser("balance", help="balance a curated run across languages (token budget, policy, epoch cap)")
+    p.add_argument("run_dir", help="a finished `babelmill run` directory")
+    p.add_argument("--config", help="balance YAML (a `balance:` mapping or its keys); default: the run config's")
+    p.add_argument("--overwrite", action="store_true", help="replace a balance made with another config")
+    _add_engine(p)
+    p.set_defaults(func=cmd_balance)
+
+    p = sub.add_parser("report", help="write the data card (HTML + JSON) of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--html", help="default: RUN_DIR/report/datacard.html")
+    p.add_argument("--json", help="default: RUN_DIR/report/datacard.json")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_calibrate)
@@ -105,13 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from babelmill.pipeline.balance.run import BalanceStateError
     from babelmill.pipeline.config import ConfigError
     from babelmill.pipeline.io.readers import InputError
     from babelmill.pipeline.runner.run import RunStateError
 
     try:
         return args.func(args)
-    except (ConfigError, InputError, RunStateError) as e:
+    except (ConfigError, InputError, RunStateError, BalanceStateError) as e:
         print(f"babelmill: error: {e}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from babelmill.pipeline.balance.config import BalanceConfig
 from babelmill.yamlconf import ConfigError, format_validation_error, load_model, read_yaml
 
 
@@ -78,6 +79,7 @@ class PipelineConfig(_Strict):
     stages: list[StageConfig] = Field(default_factory=list)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     strict: bool = Field(False, description="fail on the first bad input record instead of quarantining it")
+    balance: BalanceConfig | None = Field(None, description="balance the kept corpus across languages after curation")
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -89,7 +91,7 @@ class PipelineConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output (not the engine, which must not)."""
-        d = self.model_dump(mode="json", exclude={"engine"})
+        d = self.model_dump(mode="json", exclude={"engine", "balance"})  # balance has its own
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -60,6 +60,16 @@ class BeamEngine:
                 | "process" >> beam.ParDo(UnitDoFn(spec.to_dict()))
             )
 
+    def map_tasks(self, fn, tasks: list[dict]) -> None:
+        """Run a module-level function over plain-data tasks: Create -> Reshuffle -> Map;
+        tasks report through the files they write."""
+        import apache_beam as beam
+
+        if not tasks:
+            return
+        with beam.Pipeline(options=self.pipeline_options()) as p:
+            _ = p | "tasks" >> beam.Create(tasks) | "spread" >> beam.Reshuffle() | "run" >> beam.Map(fn)
+
     def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
         """Key rows keyed by partition, grouped with Beam's GroupByKey, reduced per partition."""
         import apache_beam as beam

@@ -19,6 +19,12 @@ class LocalEngine:
         for unit in units:
             worker.process(unit)
 
+    def map_tasks(self, fn, tasks: list[dict]) -> None:
+        """Run a module-level function over plain-data tasks (e.g. per-unit balancing work);
+        tasks report through the files they write, as on every engine."""
+        for t in tasks:
+            fn(t)
+
     def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
         from babelmill.pipeline.engines.shuffle import map_task, reduce_task, split_by_part
 

@@ -78,6 +78,16 @@ class RayEngine:
         if missing:
             raise RuntimeError(f"Ray finished without processing units: {sorted(missing)[:5]}")
 
+    def map_tasks(self, fn, tasks: list[dict]) -> None:
+        """Run a module-level function over plain-data tasks as Ray tasks (one CPU each);
+        tasks report through the files they write."""
+        import ray
+
+        ensure_ray(self.cfg)
+        if tasks:
+            remote = ray.remote(num_cpus=1)(fn)
+            ray.get([remote.remote(t) for t in tasks])
+
     def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
         """Key rows from every staged shard, grouped by partition with Ray Data's groupby (a
         distributed shuffle), reduced per partition on the workers."""

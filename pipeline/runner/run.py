@@ -177,4 +177,8 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
     if not manifest["counts"]["balanced"]:
         raise RuntimeError(f"accounting mismatch in {layout.root}: {manifest['counts']}")
     atomic_write_json(layout.manifest, manifest)
+    if cfg.balance is not None:
+        from babelmill.pipeline.balance.run import run_balance
+
+        run_balance(layout.root, cfg.balance, engine_name, cfg.engine, overwrite=overwrite, quiet=quiet)
     return manifest

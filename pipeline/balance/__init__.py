@@ -1,0 +1,1 @@
+"""Balance a curated corpus across its target languages: count, plan, sample, write."""
