@@ -26,6 +26,14 @@ def cmd_run(args) -> int:
     manifest = run_pipeline(cfg, engine=args.engine, overwrite=args.overwrite)
     print_summary(manifest)
     print(f"manifest: {Path(cfg.output.dir) / 'manifest.json'}")
+    if cfg.balance is not None:
+        import json
+
+        from babelmill.pipeline.balance.summary import print_balance
+
+        bal = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json"
+        print_balance(json.loads(bal.read_text()))
+        print(f"balance manifest: {bal}")
     return 0
 
 

@@ -49,13 +49,26 @@ def main(argv: list[str] | None = None) -> int:
     build_demo_corpus(Path(args.data))
     build_parallel_set(Path(args.data) / "parallel")
 
-    console.rule(f"[bold]2. curate: read -> LID -> write  (engine: {args.engine})")
+    console.rule(f"[bold]2. curate: read -> LID -> quality -> dedup -> balance  (engine: {args.engine})")
     cfg = load_config(args.config)
     manifest = run_pipeline(cfg, engine=args.engine)
     if manifest["units"]["reused_from_earlier_run"]:
         console.print(f"[yellow]reused {manifest['units']['reused_from_earlier_run']} finished work units from an earlier run")
     print_summary(manifest, console)
     _lid_agreement(cfg.output.dir)
+    if cfg.balance is not None:
+        import json
+
+        from babelmill.pipeline.balance.summary import print_balance
+
+        bal = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json"
+        print_balance(json.loads(bal.read_text()), console)
+
+    console.rule("[bold]3. data card")
+    from babelmill.pipeline.report.datacard import write_datacard
+
+    card = write_datacard(cfg.output.dir)
+    console.print(f"data card: [bold]{card['html']}[/bold] (and {card['json']})")
 
     console.rule("[bold]done")
     console.print(f"run directory: {cfg.output.dir}  (manifest.json, output/, rejects/)")

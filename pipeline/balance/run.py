@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from babelmill.pipeline.balance.sampler import assign_copies
 from babelmill.pipeline.io.writers import atomic_write_bytes, atomic_write_json, clean_tmp_files
 
 BALANCE_FILE = "balance.json"
+log = logging.getLogger("babelmill.balance")
 
 
 class BalanceStateError(RuntimeError):
@@ -129,6 +131,7 @@ def _prepare(bal: Path, state: dict, overwrite: bool) -> None:
                 raise BalanceStateError(
                     f"{bal} holds a balance made with another config or curation run "
                     f"({old.get('balance_fingerprint')} vs {state['balance_fingerprint']}); pass --overwrite")
+            log.warning("%s was made with another balance config or curation run: rebuilding it", bal)
             shutil.rmtree(bal)
     for d in ("_counts", "_copies", "_units"):
         (bal / d).mkdir(parents=True, exist_ok=True)

@@ -180,5 +180,7 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
     if cfg.balance is not None:
         from babelmill.pipeline.balance.run import run_balance
 
-        run_balance(layout.root, cfg.balance, engine_name, cfg.engine, overwrite=overwrite, quiet=quiet)
+        # The balanced corpus is derived from the curated one and the balance config alone, so an
+        # edited `balance:` section rebuilds it (with a warning) instead of refusing the run.
+        run_balance(layout.root, cfg.balance, engine_name, cfg.engine, overwrite=True, quiet=quiet)
     return manifest

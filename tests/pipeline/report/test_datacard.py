@@ -1,0 +1,128 @@
+"""The data card renders: a real HTML parser finds the embedded charts, and its tables match
+balance.json and the manifest cell for cell."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from babelmill.pipeline.balance.config import BalanceConfig
+from babelmill.pipeline.config import PipelineConfig
+from babelmill.pipeline.report.datacard import write_datacard
+from babelmill.pipeline.runner.run import run_pipeline
+
+
+class _Page(HTMLParser):
+    """Collects <img> sources and the cells of every <table id=...>, row by row."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: dict[str, str] = {}
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table = None
+        self._row = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images[a.get("id", "")] = a.get("src", "")
+        elif tag == "table":
+            self._table = a.get("id")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def balanced_run(tmp_path_factory):
+    from tests.conftest import make_corpus
+
+    root = tmp_path_factory.mktemp("card")
+    raw = make_corpus(root, files=2, docs_per_lang=3)
+    cfg = PipelineConfig.model_validate({
+        "name": "card", "input": {"paths": [str(raw)]}, "output": {"dir": str(root / "run")},
+        "stages": ["langid", "dedup_exact"], "engine": {"name": "local"},
+        "balance": BalanceConfig(policy="unimax", max_epochs=3, seed=1).model_dump()})
+    run_pipeline(cfg, quiet=True)
+    return root / "run"
+
+
+def test_html_has_charts_and_tables_matching_balance_json(balanced_run):
+    paths = write_datacard(balanced_run)
+    page = _Page()
+    page.feed(open(paths["html"], encoding="utf-8").read())
+    for fig in ("fig-distribution", "fig-drops"):
+        src = page.images[fig]
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+    balance = json.loads((balanced_run / "balanced" / "balance.json").read_text())
+    manifest = json.loads((balanced_run / "manifest.json").read_text())
+    header, *rows = page.tables["languages"]
+    col = {name: i for i, name in enumerate(header)}
+    by_lang = {r[col["lang"]]: r for r in rows}
+    assert set(by_lang) == set(manifest["counts"]["by_lang"])
+    for lang, v in balance["languages"].items():
+        r = by_lang[lang]
+        assert r[col["tokens sampled"]] == f"{v['tokens_after']:,}"
+        assert r[col["docs sampled"]] == f"{v['docs_after']:,}"
+        assert r[col["weight"]] == f"{v['weight'] * 100:.2f}%"
+        assert r[col["epochs"]].split()[0] == f"{v['epochs']:.2f}"
+        assert r[col["docs kept"]] == f"{v['docs_before']:,}"
+    for lang, v in manifest["counts"]["by_lang"].items():
+        assert by_lang[lang][col["docs in"]] == f"{v['in']:,}"
+        assert by_lang[lang][col["dropped"]] == f"{v['dropped']:,}"
+    # Swahili is not a target language: counted and shown, but not balanced
+    assert by_lang["sw"][col["weight"]] == "–"
+    reasons = {r[0]: r[1] for r in page.tables["reasons"][1:]}
+    assert reasons["dedup_exact:dup_exact"] == str(manifest["counts"]["by_stage"]["dedup_exact"]["reasons"]["dup_exact"])
+
+
+def test_json_accounts_for_every_document_and_keeps_examples(balanced_run):
+    paths = write_datacard(balanced_run)
+    card = json.loads(open(paths["json"], encoding="utf-8").read())
+    t = card["totals"]
+    assert t["docs_in"] == t["docs_kept"] + t["docs_dropped"]
+    assert sum(v["docs_in"] for v in card["languages"].values()) == t["docs_in"]
+    assert t["tokens_in"] >= t["tokens_kept"] > 0
+    examples = card["languages"]["en"]["examples"]["dedup_exact:dup_exact"]
+    assert 1 <= len(examples) <= 3 and examples[0]["kept_id"] and examples[0]["text"]
+    assert card["figures"] == ["distribution.png", "drops.png"]
+
+
+def test_card_without_balance_leaves_balance_columns_empty(tmp_path):
+    from tests.conftest import make_corpus
+
+    raw = make_corpus(tmp_path, files=1, docs_per_lang=1, bad_lines=False)
+    cfg = PipelineConfig.model_validate({"name": "nob", "input": {"paths": [str(raw)]},
+                                         "output": {"dir": str(tmp_path / "run")}, "stages": ["langid"],
+                                         "engine": {"name": "local"}})
+    run_pipeline(cfg, quiet=True)
+    card = json.loads(open(write_datacard(tmp_path / "run")["json"]).read())
+    assert card["balance"] is None and card["languages"]["en"]["weight"] is None
+    assert card["totals"]["tokens_kept"] > 0
+
+
+def test_missing_run_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        write_datacard(tmp_path)
