@@ -140,6 +140,10 @@ def _language_docs(lang: str, decl: Declaration, target: bool, c: dict, seed: in
         picked = sorted(rng.sample(range(len(split)), min(int(c["distractor_docs"]), len(split))))
         docs = [{"span": split[i][0], "text": split[i][1], "kind": "distractor", "host": HOST} for i in picked]
     else:
+        share = float((c.get("resource_share") or {}).get(lang, 1.0))
+        if share < 1.0:  # a lower-resource language: only part of its text is "on the web"
+            keep = sorted(rng.sample(range(len(split)), max(2, round(len(split) * share))))
+            split = [split[i] for i in keep]
         docs = [{"span": s, "text": t, "kind": "original", "host": HOST} for s, t in split]
         n = len(docs)
         n_exact = min(n, _planted_count(n, c["exact_dup_share"]))

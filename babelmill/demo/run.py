@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from babelmill.pipeline.config import load_config
-from babelmill.pipeline.runner.run import run_pipeline
+from babelmill.pipeline.runner.run import RunStateError, run_pipeline
 from babelmill.pipeline.runner.summary import print_summary
 
 console = Console()
@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
 
     console.rule(f"[bold]2. curate: read -> LID -> quality -> dedup -> balance  (engine: {args.engine})")
     cfg = load_config(args.config)
-    manifest = run_pipeline(cfg, engine=args.engine)
+    try:
+        manifest = run_pipeline(cfg, engine=args.engine)
+    except RunStateError as e:  # the demo owns runs/demo: a rebuilt corpus or edited config starts over
+        console.print(f"[yellow]{e}\n-> the demo starts this run over")
+        manifest = run_pipeline(cfg, engine=args.engine, overwrite=True)
     if manifest["units"]["reused_from_earlier_run"]:
         console.print(f"[yellow]reused {manifest['units']['reused_from_earlier_run']} finished work units from an earlier run")
     print_summary(manifest, console)

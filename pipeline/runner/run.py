@@ -38,13 +38,13 @@ def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, o
     if previous.exists():
         old = yaml.safe_load(previous.read_text()) or {}
         old_fp = old.get("_fingerprint")
-        if old_fp != fingerprint:
-            if not overwrite:
-                raise RunStateError(
-                    f"{layout.root} holds a run made with a different configuration "
-                    f"(fingerprint {old_fp} vs {fingerprint}); pass --overwrite to start over, "
-                    "or choose another output directory"
-                )
+        if old_fp != fingerprint and not overwrite:
+            raise RunStateError(
+                f"{layout.root} holds a run made with a different configuration "
+                f"(fingerprint {old_fp} vs {fingerprint}); pass --overwrite to start over, "
+                "or choose another output directory"
+            )
+        if overwrite:  # start over, also when only the inputs changed
             shutil.rmtree(layout.root)
     elif overwrite and layout.root.exists() and any(layout.root.iterdir()):
         if not layout.units_dir.is_dir():  # never delete a folder that is not a run of ours

@@ -143,6 +143,10 @@ def test_changed_input_is_detected(tmp_path, corpus):
     f.write_text(f.read_text() + '{"id": "new", "text": "another document"}\n')
     with pytest.raises(RunStateError, match="changed"):
         run_pipeline(cfg, quiet=True)
+    # --overwrite, as the message says, starts over and picks up the new document
+    manifest = run_pipeline(cfg, quiet=True, overwrite=True)
+    assert manifest["units"]["reused_from_earlier_run"] == 0
+    assert manifest["counts"]["docs_in"] == len(corpus_ids(corpus)) and manifest["counts"]["balanced"]
 
 
 def test_config_errors_name_file_line_and_key(tmp_path):
@@ -160,3 +164,11 @@ def test_config_errors_name_file_line_and_key(tmp_path):
     p.write_text("input:\n  paths: [a.jsonl]\noutput:\n  dir: out\nstages: [no_such_stage]\n")
     with pytest.raises(ConfigError, match="unknown stage 'no_such_stage'"):
         load_config(p)
+
+
+def corpus_ids(corpus):
+    """Every non-blank input line (malformed ones count: they are read rejects)."""
+    ids = []
+    for f in sorted(corpus.glob("*.jsonl")):
+        ids += [line for line in f.read_text().splitlines() if line.strip()]
+    return ids
