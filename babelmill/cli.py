@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_calibrate)
+
+    from babelmill.tokenizer.cli import register as register_tokenizer
+
+    register_tokenizer(sub)
     return ap
 
 

@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("quality_speed", []),
     ("dedup_speed", []),
     ("pipeline_speed", []),
+    ("tokenizer_speed", []),
 ]
 
 

@@ -121,3 +121,20 @@ def test_engines_write_identical_balanced_corpora(curated, ray_session):
             base = got
         else:
             assert got[0].equals(base[0]) and got[1] == base[1] and got[2] == base[2], engine
+
+
+def test_counts_tokens_with_a_project_tokenizer(curated, tmp_path):
+    """`tokenizer: path/to/tokenizer.json` counts exact tokens of that tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator([" ".join(WORDS)] * 50, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"]))
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    rep = _balance(curated, tokenizer=str(path), sub="tok")
+    assert rep["token_counter"]["kind"] == "tokenizer" and len(rep["token_counter"]["sha256_16"]) == 16
+    t = _balanced(curated, "tok")
+    first = t.slice(0, 5).to_pylist()
+    for row in first:
+        assert row["n_tokens"] == len(tok.encode(row["text"], add_special_tokens=False).ids)

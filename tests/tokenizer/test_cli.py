@@ -1,0 +1,58 @@
+"""The scripting contract: `babelmill tokenizer train/eval/compare` via register()."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from babelmill.tokenizer.cli import register
+
+
+def run(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="babelmill")
+    register(ap.add_subparsers(dest="cmd", required=True))
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+def test_train_then_eval(tok_data, tmp_path, capsys):
+    out = tmp_path / "tok"
+    assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(out),
+                "--vocab-size", "600", "--temperature", "3", "--seed", "1"]) == 0
+    meta = json.loads((out / "tokenizer_meta.json").read_text())
+    assert (meta["vocab_size"], meta["temperature"], meta["seed"], meta["kind"]) == (600, 3.0, 1, "bpe")
+    assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(tmp_path / "sp"),
+                "--vocab-size", "1000", "--sentencepiece"]) == 0
+    assert (tmp_path / "sp" / "spm.model").is_file()
+    # too small for the fixture's ~650 distinct characters: a clear error, exit code 2
+    assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(tmp_path / "sp2"),
+                "--vocab-size", "400", "--sentencepiece"]) == 2
+    assert "--vocab-size" in capsys.readouterr().err
+
+    js, html = tmp_path / "eval.json", tmp_path / "eval.html"
+    assert run(["tokenizer", "eval", "--tokenizer", str(out / "tokenizer.json"), "--parallel",
+                str(tok_data["parallel"]), "--json", str(js), "--html", str(html), "--quiet"]) == 0
+    res = json.loads(js.read_text())
+    for lang in ("en", "th", "zh"):
+        r = res[lang]  # OUT.json maps language -> figures
+        assert {"tokens_per_char", "parity", "bytes_fallback_rate"} <= set(r)
+    assert res["_summary"]["worst_parity"] >= 1.0 and "_vocab_by_script" in res
+    assert html.read_text().startswith("<!doctype html>")
+    assert "worst parity" in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_the_file_named(tok_data, tmp_path, capsys):
+    par = tmp_path / "par"
+    par.mkdir()
+    (par / "en.txt").write_text("one\ntwo\n")
+    (par / "fr.txt").write_text("un\n")
+    (tmp_path / "t").mkdir()
+    from babelmill.tokenizer.train_bpe import train_bpe
+
+    train_bpe([["one two"]], 300, ["<pad>"]).save(str(tmp_path / "t" / "tokenizer.json"))
+    rc = run(["tokenizer", "eval", "--tokenizer", str(tmp_path / "t" / "tokenizer.json"), "--parallel", str(par),
+              "--json", str(tmp_path / "e.json")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "fr.txt" in err and "en.txt" in err
+    assert run(["tokenizer", "train", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2

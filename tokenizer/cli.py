@@ -1,0 +1,138 @@
+"""`babelmill tokenizer {train,eval,compare}`. babelmill/cli.py calls `register(subparsers)`.
+
+    babelmill tokenizer train --input IN [IN ...] --output DIR --vocab-size N [--sentencepiece]
+                              [--temperature T] [--seed S]
+    babelmill tokenizer eval --tokenizer DIR/tokenizer.json --parallel PAR_DIR --json OUT.json [--html OUT.html]
+    babelmill tokenizer compare --input IN [IN ...] --parallel PAR_DIR --output DIR [--vocab-size N]
+
+Errors (missing files, misaligned parallel data, no target-language documents) print one
+line naming the file and return exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from babelmill.tokenizer import train as train_mod
+
+
+def _common_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, nargs="+", help="JSONL/Parquet files or directories with text and lang")
+    p.add_argument("--vocab-size", type=int, default=train_mod.DEFAULT_VOCAB,
+                   help=f"default {train_mod.DEFAULT_VOCAB} (demo-sized); use 64k-256k at scale")
+    p.add_argument("--temperature", type=float, default=train_mod.DEFAULT_TEMPERATURE,
+                   help="language sampling temperature (1 = natural shares)")
+    p.add_argument("--cost-power", type=float, default=train_mod.DEFAULT_COST_POWER,
+                   help="parity correction from a pilot tokenizer (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lang-field", action="append", dest="lang_fields",
+                   help="document field holding the language (repeatable; default: lang, then lang_true)")
+    p.add_argument("--languages", help="language registry YAML")
+
+
+def cmd_train(args) -> int:
+    meta = train_mod.train(
+        args.input, args.output, vocab_size=args.vocab_size, kind="unigram" if args.sentencepiece else "bpe",
+        temperature=args.temperature, cost_power=args.cost_power, seed=args.seed,
+        lang_fields=tuple(args.lang_fields or train_mod.DEFAULT_LANG_FIELDS), languages=args.languages,
+        resume=not args.overwrite,
+    )
+    state = "up to date (reused)" if meta.get("reused") else f"trained in {meta['seconds']['total']} s"
+    print(f"{args.output}/tokenizer.json: {meta['kind']}, vocab {meta['actual_vocab_size']}, "
+          f"{len(meta['corpus'])} languages, {meta['sample_total_chars']} sample chars, {state}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from babelmill.tokenizer.evaluate import evaluate, write_json
+    from babelmill.tokenizer.report import print_table, write_html
+
+    res = evaluate(args.tokenizer, args.parallel, languages=args.languages, reference=args.reference)
+    # The scripting contract: OUT.json maps each language code to its figures; everything
+    # else (summary, vocabulary by script, provenance) sits under keys starting with "_".
+    flat = {**res["languages"], **{f"_{k}": v for k, v in res.items() if k != "languages"}}
+    write_json(flat, args.json)
+    if args.html:
+        write_html([res], args.html)
+    if not args.quiet:
+        print_table([res], metrics=("parity", "tokens_per_char", "tokens_per_word", "bytes_fallback_rate"))
+    s = res["summary"]
+    top = ", ".join(f"{k} {100 * v:.1f}%" for k, v in list(res["vocab_by_script"].items())[:8])
+    print(f"vocabulary by script: {top}")
+    print(f"worst parity {s['worst_parity']:.3f} ({s['worst_language']}), std {s['std_parity']:.3f}, "
+          f"round-trip errors {s['roundtrip_errors']} -> {args.json}")
+    return 1 if s["roundtrip_errors"] else 0
+
+
+def cmd_compare(args) -> int:
+    from babelmill.tokenizer.compare import compare
+    from babelmill.tokenizer.report import print_table, write_html
+
+    rep = compare(args.input, args.parallel, args.output, vocab_size=args.vocab_size, temperature=args.temperature,
+                  cost_power=args.cost_power, seed=args.seed,
+                  lang_fields=tuple(args.lang_fields or train_mod.DEFAULT_LANG_FIELDS), languages=args.languages)
+    res = list(rep["results"].values())
+    print_table(res)
+    write_html(res, f"{args.output}/report.html")
+    print(json.dumps(rep["verdict"]))
+    print(f"-> {args.output}/compare.json, {args.output}/report.html")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add `tokenizer` with train/eval/compare to babelmill's subparsers."""
+    tp = subparsers.add_parser("tokenizer", help="train and evaluate the multilingual tokenizer")
+    sub = tp.add_subparsers(dest="tokenizer_cmd", required=True)
+
+    p = sub.add_parser("train", help="train a byte-level BPE (or SentencePiece unigram) tokenizer")
+    _common_train(p)
+    p.add_argument("--output", required=True, help="directory: tokenizer.json, tokenizer_meta.json, ...")
+    p.add_argument("--sentencepiece", action="store_true", help="SentencePiece unigram, converted to tokenizer.json")
+    p.add_argument("--overwrite", action="store_true", help="retrain even if DIR holds a matching tokenizer")
+    p.set_defaults(func=_guard(cmd_train))
+
+    p = sub.add_parser("eval", help="parity, tokens/char, tokens/word, byte-fallback rate on parallel text")
+    p.add_argument("--tokenizer", required=True, help="tokenizer.json (or its directory)")
+    p.add_argument("--parallel", required=True, help="directory of <lang>.txt with aligned lines")
+    p.add_argument("--json", required=True, help="output JSON: per-language figures, summary, vocab by script")
+    p.add_argument("--html", help="also write an HTML report with charts")
+    p.add_argument("--reference", default="en", help="parity reference language (default en)")
+    p.add_argument("--languages", help="language registry YAML")
+    p.add_argument("--quiet", action="store_true", help="no per-language table")
+    p.set_defaults(func=_guard(cmd_eval))
+
+    p = sub.add_parser("compare", help="balanced BPE vs natural-share BPE vs unigram, same vocab and data")
+    _common_train(p)
+    p.add_argument("--parallel", required=True, help="directory of <lang>.txt with aligned lines")
+    p.add_argument("--output", required=True, help="directory for the three tokenizers, compare.json, report.html")
+    p.set_defaults(func=_guard(cmd_compare))
+
+
+def _guard(fn):
+    """Expected failures (bad paths, bad data) become one line on stderr and exit code 2."""
+    from babelmill.pipeline.io.readers import InputError
+    from babelmill.tokenizer.evaluate import ParallelDataError
+
+    def run(args) -> int:
+        try:
+            return fn(args)
+        except (FileNotFoundError, ParallelDataError, InputError, ValueError) as e:
+            print(f"babelmill tokenizer: error: {e}", file=sys.stderr)
+            return 2
+
+    run.__name__ = fn.__name__
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m babelmill.tokenizer.cli ...`) until babelmill/cli.py wires it."""
+    ap = argparse.ArgumentParser(prog="babelmill")
+    register(ap.add_subparsers(dest="cmd", required=True))
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

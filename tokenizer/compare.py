@@ -1,0 +1,116 @@
+"""Balanced vs unbalanced vs unigram, at the same vocabulary size on the same training data.
+
+    bpe_balanced    byte-level BPE, temperature T + parity correction (the pipeline's tokenizer)
+    bpe_natural     byte-level BPE, natural language shares (T=1, no correction)
+    unigram         SentencePiece unigram on the balanced sample (converted to tokenizer.json)
+
+`compare` trains (or reuses, see train.train) all three under out_dir/<name>/, evaluates them on
+the parallel set, and reports whether balancing did its job: lower worst-language parity and
+lower spread (std) of parity than natural shares. `demo` is the same on the demo corpus, with
+the table printed and the HTML/JSON report written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from babelmill.tokenizer import train as train_mod
+from babelmill.tokenizer.evaluate import evaluate, write_json
+from babelmill.tokenizer.report import print_table, write_html
+
+BALANCED, NATURAL, UNIGRAM = "bpe_balanced", "bpe_natural", "unigram"
+
+
+def variants(temperature: float, cost_power: float) -> dict[str, dict]:
+    return {
+        BALANCED: {"kind": "bpe", "temperature": temperature, "cost_power": cost_power},
+        NATURAL: {"kind": "bpe", "temperature": 1.0, "cost_power": 0.0},
+        UNIGRAM: {"kind": "unigram", "temperature": temperature, "cost_power": cost_power},
+    }
+
+
+def verdict(results: dict[str, dict]) -> dict:
+    b, n = results[BALANCED]["summary"], results[NATURAL]["summary"]
+    return {
+        "balanced_worst_parity": b["worst_parity"],
+        "natural_worst_parity": n["worst_parity"],
+        "balanced_std_parity": b["std_parity"],
+        "natural_std_parity": n["std_parity"],
+        "lower_worst_parity": b["worst_parity"] < n["worst_parity"],
+        "lower_std_parity": b["std_parity"] < n["std_parity"],
+    }
+
+
+def compare(
+    inputs: list[str],
+    parallel_dir: str | Path,
+    out_dir: str | Path,
+    vocab_size: int = train_mod.DEFAULT_VOCAB,
+    temperature: float = train_mod.DEFAULT_TEMPERATURE,
+    cost_power: float = train_mod.DEFAULT_COST_POWER,
+    seed: int = 0,
+    names: list[str] | None = None,
+    languages: str | None = None,
+    **train_kw,
+) -> dict:
+    """Train/reuse the variants and evaluate them; writes out_dir/compare.json.
+    Returns {"results": {name: evaluation}, "train": {name: meta summary}, "verdict": ...}."""
+    out = Path(out_dir)
+    todo = {k: v for k, v in variants(temperature, cost_power).items() if names is None or k in names}
+    results, trained = {}, {}
+    for name, spec in todo.items():
+        meta = train_mod.train(inputs, out / name, vocab_size=vocab_size, seed=seed, languages=languages,
+                               **spec, **train_kw)
+        trained[name] = {"reused": bool(meta.get("reused")), "seconds": meta["seconds"],
+                         "peak_rss_mb": meta["peak_rss_mb"], "sample_total_chars": meta["sample_total_chars"],
+                         **spec}
+        results[name] = evaluate(out / name / "tokenizer.json", parallel_dir, languages=languages, name=name)
+    report = {"vocab_size": vocab_size, "seed": seed, "train": trained, "results": results}
+    if BALANCED in results and NATURAL in results:
+        report["verdict"] = verdict(results)
+    write_json(report, out / "compare.json")
+    return report
+
+
+def demo(raw_dir: str | Path = "data/demo/raw", parallel_dir: str | Path = "data/demo/parallel",
+         out_dir: str | Path = "runs/demo/tokenizer", vocab_size: int = train_mod.DEFAULT_VOCAB,
+         html: bool = True, quiet: bool = False) -> dict:
+    """The demo step: train (resumable) and compare the three tokenizers on the demo corpus,
+    print the parity table, write out_dir/compare.json and out_dir/report.html."""
+    t0 = time.perf_counter()
+    rep = compare([str(raw_dir)], parallel_dir, out_dir, vocab_size=vocab_size)
+    res = list(rep["results"].values())
+    if not quiet:
+        print_table(res)
+        v = rep["verdict"]
+        print(f"balanced vs natural: worst parity {v['balanced_worst_parity']:.3f} vs {v['natural_worst_parity']:.3f}, "
+              f"std {v['balanced_std_parity']:.3f} vs {v['natural_std_parity']:.3f}")
+    if html:
+        notes = [f"Vocabulary {vocab_size}; trained on {raw_dir}; evaluated on {parallel_dir}.",
+                 "Training: " + json.dumps(rep["train"])]
+        write_html(res, Path(out_dir) / "report.html", notes=notes)
+    rep["seconds"] = round(time.perf_counter() - t0, 2)
+    if not quiet:
+        print(f"report: {Path(out_dir) / 'report.html'}  ({rep['seconds']} s)")
+    return rep
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m babelmill.tokenizer.compare` runs the demo step (for `make demo`)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=demo.__doc__)
+    ap.add_argument("--raw", default="data/demo/raw")
+    ap.add_argument("--parallel", default="data/demo/parallel")
+    ap.add_argument("--output", default="runs/demo/tokenizer")
+    ap.add_argument("--vocab-size", type=int, default=train_mod.DEFAULT_VOCAB)
+    args = ap.parse_args(argv)
+    rep = demo(args.raw, args.parallel, args.output, vocab_size=args.vocab_size)
+    v = rep["verdict"]
+    return 0 if v["lower_worst_parity"] and v["lower_std_parity"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
