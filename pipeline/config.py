@@ -22,13 +22,15 @@ class _Strict(BaseModel):
 
 
 class InputConfig(_Strict):
+    """Where documents come from and how records map to documents."""
+
     paths: list[str] = Field(min_length=1, description="files, directories or glob patterns")
-    format: Literal["auto", "jsonl", "parquet", "warc", "text"] = "auto"
-    text_field: str = "text"
-    id_field: str | None = "id"
+    format: Literal["auto", "jsonl", "parquet", "warc", "text"] = Field("auto", description="auto: by file extension")
+    text_field: str = Field("text", description="field holding the document text")
+    id_field: str | None = Field("id", description="field holding the document id (null: derived from file and line/row)")
     extra_fields: list[str] = Field(default_factory=list, description="fields carried through as columns")
-    batch_size: int = Field(1000, gt=0)
-    max_doc_bytes: int = Field(10_000_000, gt=0)
+    batch_size: int = Field(1000, gt=0, description="documents per record batch handed to the stages")
+    max_doc_bytes: int = Field(10_000_000, gt=0, description="larger documents are quarantined as doc_too_large")
     split_mb: float = Field(64.0, gt=0, description="plain JSONL/Parquet files above this size become several work units")
 
     @field_validator("paths")
@@ -40,44 +42,56 @@ class InputConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    dir: str
-    format: Literal["parquet", "jsonl"] = "parquet"
-    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    """Where a run writes output/, rejects/, manifest.json (see pipeline/runner/layout.py)."""
+
+    dir: str = Field(description="the run directory")
+    format: Literal["parquet", "jsonl"] = Field("parquet", description="format of output/ shards")
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet compression")
     rejects_keep_text: bool = Field(True, description="store the dropped document's text in rejects")
 
 
 class StageConfig(_Strict):
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    """One stage: a built-in name (see Stages below) or `package.module:Class`; `- name` is shorthand."""
+
+    name: str = Field(description="stage name or package.module:Class")
+    params: dict[str, Any] = Field(default_factory=dict, description="the stage's parameters (validated by its Params)")
 
 
 class RayConfig(_Strict):
+    """Ray Data engine settings (the default engine)."""
+
     address: str | None = Field(None, description="cluster address; default: $RAY_ADDRESS, else a local Ray")
     num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all)")
     concurrency: int | None = Field(None, description="parallel workers (default: CPUs available)")
-    dashboard: bool = False
-    dashboard_host: str = "127.0.0.1"
+    dashboard: bool = Field(False, description="start Ray's dashboard (local Ray only)")
+    dashboard_host: str = Field("127.0.0.1", description="dashboard bind address (loopback unless you change it)")
 
 
 class BeamConfig(_Strict):
-    runner: str = "DirectRunner"
+    """Apache Beam engine settings."""
+
+    runner: str = Field("DirectRunner", description="any Beam runner; DirectRunner works offline")
     options: list[str] = Field(default_factory=list, description="extra pipeline options, e.g. --flink_master=...")
-    direct_num_workers: int = 1
+    direct_num_workers: int = Field(1, description="DirectRunner parallelism")
 
 
 class EngineConfig(_Strict):
-    name: Literal["local", "ray", "beam"] = "ray"
-    ray: RayConfig = Field(default_factory=RayConfig)
-    beam: BeamConfig = Field(default_factory=BeamConfig)
+    """Which engine runs the work units; `--engine` overrides `name`. Never changes the output."""
+
+    name: Literal["local", "ray", "beam"] = Field("ray", description="local (in-process), ray or beam")
+    ray: RayConfig = Field(default_factory=RayConfig, description="see RayConfig")
+    beam: BeamConfig = Field(default_factory=BeamConfig, description="see BeamConfig")
 
 
 class PipelineConfig(_Strict):
-    name: str = "run"
+    """A pipeline run: inputs, stages, output, engine and optional balancing."""
+
+    name: str = Field("run", description="shown in progress bars, tables and the manifest")
     languages: str | None = Field(None, description="language registry YAML (default: configs/languages.yaml)")
-    input: InputConfig
-    output: OutputConfig
-    stages: list[StageConfig] = Field(default_factory=list)
-    engine: EngineConfig = Field(default_factory=EngineConfig)
+    input: InputConfig = Field(description="see InputConfig")
+    output: OutputConfig = Field(description="see OutputConfig")
+    stages: list[StageConfig] = Field(default_factory=list, description="in order; dedup stages last")
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="see EngineConfig")
     strict: bool = Field(False, description="fail on the first bad input record instead of quarantining it")
     balance: BalanceConfig | None = Field(None, description="balance the kept corpus across languages after curation")
 

@@ -21,12 +21,14 @@ class RehydrateConfig(_Strict):
     """FineWeb-2's rehydration: documents that had many near/exact duplicates before dedup are
     repeated more often (a cluster of size k gets weight min(k, max_weight))."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="weight documents by min(cluster_size, max_weight)")
     max_weight: float = Field(5.0, ge=1.0, description="cap on a document's sampling weight")
 
 
 class BalanceConfig(_Strict):
-    policy: Literal["temperature", "unimax", "shares"] = "temperature"
+    """Balance the kept corpus across languages (README: Balancing across languages)."""
+
+    policy: Literal["temperature", "unimax", "shares"] = Field("temperature", description="temperature: share ∝ tokens^alpha; unimax: as uniform as the epoch cap allows; shares: explicit")
     alpha: float = Field(0.3, gt=0, le=1, description="temperature policy: share ∝ tokens^alpha (alpha = 1/T)")
     shares: dict[str, float] = Field(default_factory=dict, description="shares policy: target share per language")
     budget_tokens: int | None = Field(None, gt=0, description="tokens in the balanced corpus (default: all kept tokens)")
@@ -34,9 +36,9 @@ class BalanceConfig(_Strict):
     min_share: float = Field(0.0, ge=0, lt=1, description="raise every language to at least this share (before the epoch cap)")
     languages: list[str] | None = Field(None, description="languages to balance (default: every language of the registry)")
     tokenizer: str = Field("proxy", description="'proxy' (words / characters by script) or a tokenizer.json path")
-    rehydrate: RehydrateConfig = Field(default_factory=RehydrateConfig)
-    seed: int = 0
-    output_subdir: str = Field("balanced", pattern=r"^[A-Za-z0-9_.-]+$")
+    rehydrate: RehydrateConfig = Field(default_factory=RehydrateConfig, description="up-weight documents that had duplicates")
+    seed: int = Field(0, description="sampler seed")
+    output_subdir: str = Field("balanced", description="folder under the run directory", pattern=r"^[A-Za-z0-9_.-]+$")
 
     @model_validator(mode="after")
     def _shares_valid(self):

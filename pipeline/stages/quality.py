@@ -606,13 +606,10 @@ def compute_stats(texts: pa.Array | pa.ChunkedArray | list[str | None], lang_idx
 
 # -- the stage ---------------------------------------------------------------------------------
 class QualityParams(StageParams):
-    registry: str | None = None
-    #: thresholds YAML (default configs/quality.yaml; a `babelmill calibrate` output works too)
-    config: str | None = None
-    #: run only these filters (names as in FILTERS, with or without the "q_" prefix)
-    filters: list[str] | None = None
-    #: add the measured statistics as float32 columns q_<stat>
-    annotate: bool = False
+    registry: str | None = Field(None, description="language registry YAML (default: the run's)")
+    config: str | None = Field(None, description="thresholds YAML (default configs/quality.yaml; a `babelmill calibrate` output works too)")
+    filters: list[str] | None = Field(None, description="run only these filters (with or without the q_ prefix)")
+    annotate: bool = Field(False, description="add the measured statistics as float32 columns q_<stat>")
 
 
 def _fmt(stat: str, v: float) -> str:
@@ -627,6 +624,9 @@ def _fmt_thr(v: float) -> str:
 
 @register_stage
 class QualityStage(Stage):
+    """Per-language heuristics (Gopher quality + repetition, C4 lines, FineWeb): thresholds from
+    configs/quality.yaml and the registry; unspaced scripts are measured in characters."""
+
     name = "quality"
     requires = ("id", "text", "lang")
     produces: dict[str, pa.DataType] = {}
