@@ -9,6 +9,9 @@ prefixes are concatenated, mapped through the table and counted with one `bincou
 
 from __future__ import annotations
 
+import unicodedata
+from functools import lru_cache
+
 import numpy as np
 
 # ISO 15924 code -> list of inclusive codepoint ranges
@@ -107,3 +110,17 @@ def script_fractions(text: str, max_chars: int | None = None) -> dict[str, float
     if total == 0:
         return {}
     return {SCRIPTS[i]: float(c) / total for i, c in enumerate(counts) if c}
+
+
+_CAT_LIMIT = 0x40000  # planes 0-3; above that nothing is a letter, mark or number
+
+
+@lru_cache(maxsize=1)
+def category_table() -> np.ndarray:
+    """code point -> 1 letter, 2 mark, 3 number, 0 other (spaces, punctuation, symbols): the
+    word-character test shared by the quality statistics and shingling, as one numpy lookup."""
+    t = np.zeros(0x110000, dtype=np.uint8)
+    code = {"L": 1, "M": 2, "N": 3}
+    cats = [code.get(unicodedata.category(chr(i))[0], 0) for i in range(_CAT_LIMIT)]
+    t[:_CAT_LIMIT] = np.array(cats, dtype=np.uint8)
+    return t

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from babelmill.pipeline.dedup.hashing import TokenHasher, shingle_hashes
+from babelmill.pipeline.dedup.hashing import shingle_hashes
 
 # language -> (spaced, alphabet). Spaced languages get words of 2-9 letters of their alphabet.
 ALPHABETS = {
@@ -89,9 +89,8 @@ def generate(n_unique: int = 2000, seed: int = 0, langs=None, size=(150, 400)):
 
 def true_jaccard(a: str, b: str, lang: str, word_ngram: int = 5, char_ngram: int = 5) -> float:
     spaced = ALPHABETS[lang][0]
-    h = TokenHasher()
     n = word_ngram if spaced else char_ngram
-    sa, sb = set(shingle_hashes(a, spaced, n, h).tolist()), set(shingle_hashes(b, spaced, n, h).tolist())
+    sa, sb = set(shingle_hashes(a, spaced, n).tolist()), set(shingle_hashes(b, spaced, n).tolist())
     return len(sa & sb) / max(1, len(sa | sb))
 
 

@@ -22,14 +22,17 @@ def tmp_name(path: Path) -> Path:
     return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> None:
+    """Write to a temp name, then rename. `fsync=False` for intermediate files that a rerun
+    recomputes anyway (shuffle partitions): the rename still makes them all-or-nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(path)
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -51,7 +54,8 @@ def clean_tmp_files(directory: str | Path) -> int:
 class ShardWriter:
     """Streams record batches into one Parquet (zstd by default) or JSONL shard, atomically."""
 
-    def __init__(self, path: str | Path, schema: pa.Schema, fmt: str = "parquet", compression: str = "zstd"):
+    def __init__(self, path: str | Path, schema: pa.Schema, fmt: str = "parquet", compression: str = "zstd",
+                 use_dictionary: bool | list[str] = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.schema = schema
@@ -59,7 +63,8 @@ class ShardWriter:
         self.rows = 0
         self._tmp = tmp_name(self.path)
         if fmt == "parquet":
-            self._w = pq.ParquetWriter(self._tmp, schema, compression=None if compression == "none" else compression)
+            self._w = pq.ParquetWriter(self._tmp, schema, compression=None if compression == "none" else compression,
+                                       use_dictionary=use_dictionary)
         elif fmt == "jsonl":
             self._f = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         else:

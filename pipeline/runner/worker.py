@@ -123,7 +123,12 @@ class UnitWorker:
         keep_text = self.cfg.output.rejects_keep_text
         out_path = self.layout.staged(unit.unit_id) if self.global_stages else self.layout.output(unit.unit_id)
         out_fmt = "parquet" if self.global_stages else self.cfg.output.format
-        out = ShardWriter(out_path, self.schema, out_fmt, self.cfg.output.compression)
+        # staged shards are intermediate (read back by the global phases): a fast codec
+        out_codec = "lz4" if self.global_stages else self.cfg.output.compression
+        # ... and no dictionary encoding for hash columns (random values: it only costs time)
+        hashed = {c for st in self.global_stages for c in getattr(st, "internal", ())}
+        dict_cols = [f.name for f in self.schema if f.name not in hashed] if hashed else True
+        out = ShardWriter(out_path, self.schema, out_fmt, out_codec, use_dictionary=dict_cols)
         rej = ShardWriter(self.layout.rejects(unit.unit_id), REJECT_SCHEMA, "parquet", self.cfg.output.compression)
         try:
             for docs, read_rejects in read_unit(unit, self.opts):

@@ -17,7 +17,7 @@ from pydantic import Field
 from babelmill.languages import load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
-from babelmill.pipeline.dedup.hashing import TokenHasher, batch_shingles, exact_hashes
+from babelmill.pipeline.dedup.hashing import batch_shingles, exact_hashes
 from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs, unit_of
 from babelmill.scripts import dominant_scripts
@@ -122,7 +122,6 @@ class NearDedupStage(GlobalStage):
     def setup(self):
         self.reg = load_registry(self.params.registry)
         self.a, self.b = permutations(self.params.num_perm, self.params.seed)
-        self.hasher = TokenHasher()
         self._spaced = {c: self.reg.is_space_delimited(c) for c in self.reg.codes}
         # without a language, the script decides: scripts of unspaced languages that are not the
         # main script of a spaced one (Han counts as unspaced although Korean may use it)
@@ -140,7 +139,7 @@ class NearDedupStage(GlobalStage):
             texts = batch.column("text").take(pa.array(np.flatnonzero(unknown))).to_pylist()
             scripts = dominant_scripts([t[:400:2] for t in texts], 200)
             spaced[unknown] = [s not in self._unspaced_scripts for s in scripts]
-        flat, counts = batch_shingles(batch.column("text"), spaced, p.word_ngram, p.char_ngram, self.hasher)
+        flat, counts = batch_shingles(batch.column("text"), spaced, p.word_ngram, p.char_ngram)
         if p.method == "oph":
             sig = oph_signatures(flat, counts, p.num_perm, p.seed)
         else:

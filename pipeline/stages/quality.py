@@ -37,7 +37,6 @@ registry's per-language `quality:` dict. A key set to null disables that bound.
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from babelmill.languages import DEFAULT_PATH as _REGISTRY_PATH
 from babelmill.languages import LanguageRegistry, load_registry
 from babelmill.pipeline.core.stage import Stage, StageError, StageParams, register_stage, with_drops
+from babelmill.scripts import category_table
 from babelmill.yamlconf import ConfigError, load_model
 
 DEFAULT_CONFIG = _REGISTRY_PATH.parent / "quality.yaml"
@@ -276,19 +276,6 @@ class QualityRules:
 
 
 # -- statistics --------------------------------------------------------------------------------
-_CAT_LIMIT = 0x40000
-
-
-@lru_cache(maxsize=1)
-def _category_table() -> np.ndarray:
-    """code point -> 1 letter, 2 mark, 3 number, 0 other (spaces, punctuation, symbols)."""
-    t = np.zeros(0x110000, dtype=np.uint8)
-    code = {"L": 1, "M": 2, "N": 3}
-    cats = [code.get(unicodedata.category(chr(i))[0], 0) for i in range(_CAT_LIMIT)]
-    t[:_CAT_LIMIT] = np.array(cats, dtype=np.uint8)
-    return t
-
-
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _P = np.uint64(0x100000001B3)
@@ -500,7 +487,7 @@ def compute_stats(texts: pa.Array | pa.ChunkedArray | list[str | None], lang_idx
         # unspaced documents: letter/mark/digit code points
         us = np.flatnonzero(~spaced)
         if len(us):
-            table = _category_table()
+            table = category_table()
             sub = lower.take(pa.array(us)).to_pylist()
             lens = np.fromiter(map(len, sub), dtype=np.int64, count=len(sub))
             cps = np.frombuffer("".join(sub).encode("utf-32-le", "replace"), dtype=np.uint32)
