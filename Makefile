@@ -10,12 +10,13 @@ ENGINE ?= ray
 BENCH_SCALE ?= 1
 export BENCH_SCALE
 
-.PHONY: help setup demo test test-fast bench lint lock clean distclean
+.PHONY: help setup demo test test-fast bench lint lock clean distclean pretrain
 
 help:
 	@echo "make demo   - run the pipeline on the built-in UDHR demo corpus (sets itself up)"
 	@echo "make test   - run the test suite (sets itself up)"
 	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make pretrain CONFIG=.. DATA=.. SAVE=.. [NNODES= NPROC_PER_NODE= NODE_RANK= MASTER_ADDR=] - torchrun megatron-core training"
 	@echo "make lint   - ruff"
 	@echo "make setup  - create $(VENV) with pinned dependencies (idempotent)"
 
@@ -47,6 +48,18 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 
 bench: setup $(BENCH_STAMP)
 	$(PY) -m bench.run_all
+
+# Multi-node pretraining: run on every node with its NODE_RANK (see README "Training on a GPU cluster").
+NNODES ?= 1
+NPROC_PER_NODE ?= 1
+NODE_RANK ?= 0
+MASTER_ADDR ?= 127.0.0.1
+MASTER_PORT ?= 29500
+CONFIG ?= configs/pretrain/tiny.yaml
+pretrain: setup
+	@test -n "$(DATA)" -a -n "$(SAVE)" || { echo "usage: make pretrain CONFIG=... DATA=tokenized_dir SAVE=checkpoint_dir [NNODES=.. NPROC_PER_NODE=.. NODE_RANK=.. MASTER_ADDR=..]"; exit 2; }
+	NNODES=$(NNODES) NPROC_PER_NODE=$(NPROC_PER_NODE) NODE_RANK=$(NODE_RANK) MASTER_ADDR=$(MASTER_ADDR) MASTER_PORT=$(MASTER_PORT) \
+	PYTHON=$(PY) pretrain/launch/torchrun.sh --config "$(CONFIG)" --data "$(DATA)" --save "$(SAVE)"
 
 lint: setup
 	$(VENV)/bin/ruff check .

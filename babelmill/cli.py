@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     from babelmill.tokenizer.cli import register as register_tokenizer
 
     register_tokenizer(sub)
+
+    from babelmill.pretrain.cli import register as register_pretrain
+
+    register_pretrain(sub)
     return ap
 
 

@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("dedup_speed", []),
     ("pipeline_speed", []),
     ("tokenizer_speed", []),
+    ("train_overhead", []),
 ]
 
 

@@ -19,6 +19,29 @@ from babelmill.pipeline.runner.summary import print_summary
 
 console = Console()
 TOKENIZER_DIR = Path("runs/demo/tokenizer")
+PRETRAIN_DIR = Path("runs/demo/pretrain")
+
+
+def _valid_table(pre: dict) -> None:
+    """Per-language validation loss of the tiny model, five languages per row."""
+    from rich.table import Table
+
+    how = ("already trained: reused" if pre["stopped_at"] >= pre["iterations"]
+           else f"stopped at {pre['stopped_at']}, resumed from its checkpoint")
+    t = Table(title=f"tiny GPT, validation loss per language after {pre['iterations']} steps ({how})")
+    per_row = 5
+    for _ in range(per_row):
+        t.add_column("lang")
+        t.add_column("loss", justify="right")
+    items = list(pre["valid"].items())
+    for i in range(0, len(items), per_row):
+        row = []
+        for lang, v in items[i:i + per_row]:
+            row += [lang, f"{v['loss']:.2f}"]
+        t.add_row(*(row + [""] * (2 * per_row - len(row))))
+    console.print(t)
+    console.print(f"checkpoints and metrics.jsonl: {PRETRAIN_DIR / 'run'}  "
+                  f"(preprocess {pre['preprocess_seconds']} s, training {pre['train_seconds']} s)")
 
 
 def _lid_agreement(run_dir: str) -> None:
@@ -79,7 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     if not (v["lower_worst_parity"] and v["lower_std_parity"]):
         console.print("[red]the balanced tokenizer did not beat the natural-share one on parity")
 
-    console.rule("[bold]4. data card")
+    console.rule("[bold]4. pretrain: Megatron indexed datasets -> tiny GPT on CPU (megatron-core), stop + resume")
+    from babelmill.pretrain.demo import demo as pretrain_demo
+
+    # Unique kept documents per language; balance.json's weights drive megatron's data blend
+    # (the balanced Parquet copies would apply the balance twice).
+    bal_json = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json" if cfg.balance else None
+    pre = pretrain_demo(str(Path(cfg.output.dir) / "output"), str(TOKENIZER_DIR / "bpe_balanced" / "tokenizer.json"),
+                        str(PRETRAIN_DIR), balance_json=str(bal_json) if bal_json else None, quiet=True)
+    _valid_table(pre)
+
+    console.rule("[bold]5. data card")
     from babelmill.pipeline.report.datacard import write_datacard
 
     card = write_datacard(cfg.output.dir)

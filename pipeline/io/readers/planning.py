@@ -148,10 +148,12 @@ def _from_dir(d: str, root: str, fmt: str) -> list[_Input]:
 
 
 def _walk(d: str) -> list[str]:
+    """Files below d; names starting with "." or "_" are bookkeeping (hidden files, _SUCCESS,
+    a balanced run's _counts/), skipped as Spark and Hive do."""
     out = []
     for cur, dirs, files in os.walk(d):
-        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
-        out.extend(os.path.join(cur, f) for f in files if not f.startswith("."))
+        dirs[:] = sorted(x for x in dirs if not x.startswith((".", "_")))
+        out.extend(os.path.join(cur, f) for f in files if not f.startswith((".", "_")))
     return sorted(out)
 
 

@@ -1,0 +1,86 @@
+"""Overhead of our training loop vs a bare megatron-core forward/backward/optimizer loop.
+
+Both time the same tiny model, optimizer and batch size in one process. The bare loop reuses
+one pre-collated batch and does nothing but `forward_backward_func` + `optimizer.step()`; ours
+is `Trainer.run()` (dataset reads, loss all-reduce, scheduler, JSONL/TensorBoard logging,
+checkpoint polling) with eval and checkpoints outside the timed window. Runs alternate
+(bare, ours, bare, ours, ...) so a noisy shared machine affects both alike.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+TINY = Path(__file__).resolve().parents[1] / "configs" / "pretrain" / "tiny.yaml"
+
+
+def measure(steps: int = 120, rounds: int = 5, warmup: int = 5, work_dir: str | None = None,
+            threads: int | None = 1) -> dict:
+    from . import cpu_compat, synthetic
+    from .config import config_with_overrides, load_config
+    from .data.preprocess import preprocess
+    from .loop import Trainer, forward_step, microbatches
+
+    cpu_compat.quiet_megatron_warnings()
+    import torch
+
+    if threads:  # one intra-op thread: far less noise from other jobs on a shared CPU host
+        torch.set_num_threads(threads)
+    work = Path(work_dir or tempfile.mkdtemp(prefix="bench-overhead-"))
+    corpus = synthetic.write_corpus(work / "corpus", 150)
+    tok = synthetic.train_tokenizer(work / "tokenizer.json", 400)
+    preprocess([corpus], tok, work / "data", workers=1)
+    total = warmup + rounds * steps + 1
+    cfg = config_with_overrides(load_config(TINY), {
+        "train.train_iters": total + 10, "train.eval_interval": 10 ** 9, "train.log_interval": 10,
+        "checkpoint.save_interval": 10 ** 9, "optimizer.warmup_iters": 1})
+    tr = Trainer(cfg, str(work / "data"), str(work / "run"), progress=False, report=lambda m: None)
+    tr.setup()
+    t = cfg.train
+    fixed = microbatches(tr.datasets.train, 0, tr.num_micro, t.micro_batch_size, tr.dp_size, tr.dp_rank,
+                         tr.dist.device)
+    tokens_per_step = t.global_batch_size * cfg.model.seq_length
+
+    def bare(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            for m in tr.model:
+                m.zero_grad_buffer()
+            tr.optimizer.zero_grad()
+            tr.fb(forward_step_func=forward_step, data_iterator=iter(fixed), model=tr.model,
+                  num_microbatches=tr.num_micro, seq_length=cfg.model.seq_length,
+                  micro_batch_size=t.micro_batch_size, forward_only=False)
+            tr.optimizer.step()
+        return n * tokens_per_step / (time.perf_counter() - t0)
+
+    def ours(n: int) -> float:
+        tr.exit_after = tr.iteration + n
+        r = tr.run(save_at_exit=False)
+        return r.tokens_per_second
+
+    try:
+        bare(warmup)
+        tr.exit_after = warmup
+        tr.run(save_at_exit=False)
+        tr.metrics.enabled = True
+        b_all, o_all = [], []
+        for _ in range(rounds):
+            b_all.append(bare(steps))
+            tr.metrics = type(tr.metrics)(tr.save_dir, enabled=True, resume_iteration=tr.iteration,
+                                          progress=False)
+            o_all.append(ours(steps))
+    finally:
+        tr.close()
+    b, o = sorted(b_all)[len(b_all) // 2], sorted(o_all)[len(o_all) // 2]
+    return {"steps_per_round": steps, "rounds": rounds, "bare_tokens_per_s": round(b, 1),
+            "loop_tokens_per_s": round(o, 1), "overhead_percent": round(100 * (b - o) / b, 2),
+            "bare_runs": [round(x, 1) for x in b_all], "loop_runs": [round(x, 1) for x in o_all],
+            "tokens_per_step": tokens_per_step}
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(measure(), indent=1))

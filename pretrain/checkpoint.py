@@ -1,0 +1,367 @@
+"""Sharded checkpoints (megatron dist_checkpointing) that are never loaded half-written.
+
+Layout of a save directory:
+
+    latest                   "iter_0000200" - replaced atomically (temp file + os.replace)
+    iter_0000200/            a complete checkpoint:
+        <dist_checkpointing files>   model + optimizer, sharded
+        rng/rank<r>.pt       python/numpy/torch(/cuda) RNG state of every rank
+        trainer_state.json   iteration, consumed samples, scheduler state, config, tokenizer
+        manifest.json        size (+ sha256) of every file above; written last
+    iter_0000300.partial/    a save in progress (or interrupted): never loaded, removed later
+
+A save writes into `iter_N.partial/`, then rank 0 writes the manifest, renames the directory to
+`iter_N/` and only then points `latest` at it. Loading verifies the manifest; a checkpoint that
+fails (truncated or altered file, unreadable shard) is reported by name and the previous
+complete one is used instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+LATEST = "latest"
+MANIFEST = "manifest.json"
+TRAINER_STATE = "trainer_state.json"
+_ITER_RE = re.compile(r"^iter_(\d{7,})$")
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def iter_name(iteration: int) -> str:
+    return f"iter_{iteration:07d}"
+
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+
+
+def _barrier() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- RNG state (per rank, plain data)
+
+def rng_state() -> dict:
+    """RNG states as tensors/primitives only, so they load with torch.load(weights_only=True)."""
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        from megatron.core import tensor_parallel
+
+        state["cuda"] = torch.cuda.get_rng_state()
+        tracker = tensor_parallel.get_cuda_rng_tracker()
+        state["cuda_tracker"] = dict(tracker.get_states())
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and "cuda" in state:
+        from megatron.core import tensor_parallel
+
+        torch.cuda.set_rng_state(state["cuda"])
+        tensor_parallel.get_cuda_rng_tracker().set_states(state["cuda_tracker"])
+
+
+# ---------------------------------------------------------------- finding a loadable checkpoint
+
+def complete_checkpoints(save_dir: str | Path) -> list[Path]:
+    """Renamed (complete) checkpoint dirs, newest first."""
+    d = Path(save_dir)
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if p.is_dir() and (m := _ITER_RE.match(p.name))]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def read_latest(save_dir: str | Path) -> str | None:
+    path = Path(save_dir) / LATEST
+    if not path.is_file():
+        return None
+    name = path.read_text().strip()
+    return name or None
+
+
+def verify(ckpt: Path, deep: bool = True) -> str | None:
+    """None if `ckpt` matches its manifest, else the reason it does not."""
+    man_path = ckpt / MANIFEST
+    if not man_path.is_file():
+        return f"{man_path} is missing (the save did not finish)"
+    try:
+        man = json.loads(man_path.read_text())
+        files = man["files"]
+    except (json.JSONDecodeError, KeyError) as e:
+        return f"{man_path} is unreadable ({e})"
+    for rel, meta in files.items():
+        p = ckpt / rel
+        if not p.is_file():
+            return f"file {rel} is missing"
+        size = p.stat().st_size
+        if size != meta["size"]:
+            return f"file {rel} has {size} bytes, expected {meta['size']} (truncated?)"
+        if deep and meta.get("sha256") and _sha256(p) != meta["sha256"]:
+            return f"file {rel} does not match its sha256"
+    return None
+
+
+def candidates(save_dir: str | Path) -> list[Path]:
+    """Checkpoints to try, in order: the one `latest` names, then older complete ones."""
+    complete = complete_checkpoints(save_dir)
+    latest = read_latest(save_dir)
+    if latest is None:
+        return complete
+    m = _ITER_RE.match(latest)
+    if not m:
+        log.warning("%s: unexpected content %r; ignoring it", Path(save_dir) / LATEST, latest)
+        return complete
+    it = int(m.group(1))
+    named = Path(save_dir) / latest
+    older = [p for p in complete if int(_ITER_RE.match(p.name).group(1)) < it]
+    return [named, *older]
+
+
+def has_checkpoint(save_dir: str | Path) -> bool:
+    return bool(candidates(save_dir))
+
+
+def load_trainer_state(ckpt: Path) -> dict:
+    return json.loads((ckpt / TRAINER_STATE).read_text())
+
+
+def find_loadable(save_dir: str | Path, deep: bool = True, report=print) -> Path | None:
+    """The newest checkpoint that passes verification; reports every one it skips."""
+    tried = candidates(save_dir)
+    for i, ckpt in enumerate(tried):
+        reason = verify(ckpt, deep) if ckpt.is_dir() else f"{ckpt} does not exist"
+        if reason is None:
+            return ckpt
+        nxt = tried[i + 1].name if i + 1 < len(tried) else None
+        report(f"checkpoint {ckpt} is corrupt or incomplete: {reason}; "
+               + (f"falling back to the previous checkpoint {nxt}" if nxt else "no older checkpoint to use"))
+    return None
+
+
+# ---------------------------------------------------------------- sharded state dicts
+
+def _sharded_state_dict(model_chunks: list, optimizer, is_loading: bool) -> dict:
+    from .model import unwrap
+
+    sd = {}
+    if len(model_chunks) == 1:
+        sd["model"] = unwrap(model_chunks[0]).sharded_state_dict()
+    else:
+        for i, c in enumerate(model_chunks):
+            sd[f"model{i}"] = unwrap(c).sharded_state_dict()
+    if optimizer is not None:
+        model_sd = {k: v for k, v in sd.items()}
+        sd["optimizer"] = optimizer.sharded_state_dict(
+            model_sd["model"] if len(model_chunks) == 1 else model_sd, is_loading=is_loading)
+    return sd
+
+
+def _apply_loaded(state: dict, model_chunks: list, optimizer) -> None:
+    from .model import unwrap
+
+    if len(model_chunks) == 1:
+        unwrap(model_chunks[0]).load_state_dict(state["model"], strict=True)
+    else:
+        for i, c in enumerate(model_chunks):
+            unwrap(c).load_state_dict(state[f"model{i}"], strict=True)
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+
+
+# ---------------------------------------------------------------- saving
+
+class CheckpointManager:
+    """Saves every N steps / at exit, keeps the last K, loads the newest verifiable one."""
+
+    def __init__(self, save_dir: str | Path, keep_last: int = 3, checksum: str = "sha256",
+                 async_save: bool = False):
+        self.save_dir = Path(save_dir)
+        self.keep_last = keep_last
+        self.checksum = checksum
+        self.async_save = async_save
+        self._queue = None
+        self.last_saved_iteration: int | None = None
+
+    # -- save
+    def save(self, iteration: int, model_chunks: list, optimizer, trainer_state: dict,
+             tokenizer_json: str | None = None) -> Path:
+        from megatron.core import dist_checkpointing
+
+        final = self.save_dir / iter_name(iteration)
+        partial = self.save_dir / (iter_name(iteration) + ".partial")
+        self.wait()  # one save in flight at a time
+        if _rank() == 0:
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(partial, ignore_errors=True)
+            if final.exists():  # re-saving an iteration (e.g. after a fallback): replace it
+                shutil.rmtree(final)
+            partial.mkdir()
+            (partial / "rng").mkdir()
+            _atomic_write_text(partial / TRAINER_STATE, json.dumps(trainer_state, indent=1, default=str))
+            if tokenizer_json:  # self-describing: inference needs only this directory
+                shutil.copyfile(tokenizer_json, partial / "tokenizer.json")
+        _barrier()
+        torch.save(rng_state(), partial / "rng" / f"rank{_rank()}.pt")
+        sd = _sharded_state_dict(model_chunks, optimizer, is_loading=False)
+        if self.async_save:
+            from megatron.core.dist_checkpointing.strategies.async_utils import AsyncCallsQueue
+
+            if self._queue is None:
+                self._queue = AsyncCallsQueue()
+            req = dist_checkpointing.save(sd, str(partial), async_sharded_save=True)
+            req.add_finalize_fn(lambda: self._finalize(partial, final))
+            self._queue.schedule_async_request(req)
+        else:
+            dist_checkpointing.save(sd, str(partial))
+            _barrier()
+            self._finalize(partial, final)
+            _barrier()
+        self.last_saved_iteration = iteration
+        return final
+
+    def _finalize(self, partial: Path, final: Path) -> None:
+        if _rank() != 0:
+            return
+        files = {}
+        for p in sorted(partial.rglob("*")):
+            if p.is_file():
+                rel = p.relative_to(partial).as_posix()
+                meta = {"size": p.stat().st_size}
+                if self.checksum == "sha256":
+                    meta["sha256"] = _sha256(p)
+                files[rel] = meta
+        _atomic_write_text(partial / MANIFEST, json.dumps({"files": files}, indent=1))
+        os.replace(partial, final)
+        _atomic_write_text(self.save_dir / LATEST, final.name + "\n")
+        self._prune()
+        log.info("saved checkpoint %s", final)
+
+    def _prune(self) -> None:
+        for old in complete_checkpoints(self.save_dir)[self.keep_last:]:
+            shutil.rmtree(old, ignore_errors=True)
+        for p in self.save_dir.glob("iter_*.partial"):
+            if self._queue is None or not self._queue.get_num_unfinalized_calls():
+                shutil.rmtree(p, ignore_errors=True)
+
+    def maybe_finalize(self) -> None:
+        """Finish async saves that are done (non-blocking); call once per step."""
+        if self._queue is not None:
+            self._queue.maybe_finalize_async_calls(blocking=False)
+
+    def wait(self) -> None:
+        if self._queue is not None:
+            self._queue.maybe_finalize_async_calls(blocking=True)
+
+    def close(self) -> None:
+        self.wait()
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None
+
+    # -- load
+    def load(self, model_chunks: list, optimizer, report=print) -> tuple[Path, dict] | None:
+        """Restore the newest valid checkpoint into model/optimizer and this rank's RNG.
+
+        Returns (checkpoint dir, trainer_state) or None when there is nothing to resume from.
+        All ranks agree on the checkpoint: rank 0 chooses and broadcasts it.
+        """
+        from megatron.core import dist_checkpointing
+
+        skip: set[str] = set()
+        while True:
+            choice = [None]
+            if _rank() == 0:
+                for ckpt in candidates(self.save_dir):
+                    if ckpt.name in skip:
+                        continue
+                    choice[0] = self._first_valid_from(ckpt, skip, report)
+                    break
+            if torch.distributed.is_initialized():
+                torch.distributed.broadcast_object_list(choice, src=0)
+            if choice[0] is None:
+                return None
+            ckpt = Path(choice[0])
+            err = None
+            try:
+                sd = _sharded_state_dict(model_chunks, optimizer, is_loading=True)
+                state = dist_checkpointing.load(sd, str(ckpt))
+            except Exception as e:  # noqa: BLE001 - any unreadable shard means: use an older one
+                err, state = f"{type(e).__name__}: {e}", None
+            failed = torch.tensor([1 if err else 0])
+            if torch.distributed.is_initialized():
+                torch.distributed.all_reduce(failed)
+            if failed.item():
+                if _rank() == 0:
+                    report(f"checkpoint {ckpt} could not be loaded ({err or 'failed on another rank'}); "
+                           "falling back to the previous checkpoint")
+                skip.add(ckpt.name)
+                continue
+            _apply_loaded(state, model_chunks, optimizer)
+            rng_file = ckpt / "rng" / f"rank{_rank()}.pt"
+            if not rng_file.is_file():
+                rng_file = ckpt / "rng" / "rank0.pt"
+                log.warning("%s: no RNG state for rank %d (different world size?); using rank 0's",
+                            ckpt, _rank())
+            set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=True))
+            return ckpt, load_trainer_state(ckpt)
+
+    def _first_valid_from(self, start: Path, skip: set[str], report) -> str | None:
+        tried = [c for c in candidates(self.save_dir) if c.name not in skip]
+        tried = tried[tried.index(start):] if start in tried else tried
+        for i, ckpt in enumerate(tried):
+            reason = verify(ckpt, deep=self.checksum == "sha256") if ckpt.is_dir() else "it does not exist"
+            if reason is None:
+                return str(ckpt)
+            nxt = tried[i + 1].name if i + 1 < len(tried) else None
+            report(f"checkpoint {ckpt} is corrupt or incomplete: {reason}; "
+                   + (f"falling back to the previous checkpoint {nxt}" if nxt else
+                      "no older checkpoint to fall back to"))
+            skip.add(ckpt.name)
+        return None

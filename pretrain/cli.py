@@ -1,0 +1,116 @@
+"""`babelmill pretrain {preprocess,train,plan}`: argparse registration and command functions.
+
+babelmill/cli.py calls `register(sub)`; `python -m babelmill.pretrain.cli ...` runs the same
+commands standalone (used by torchrun launches and the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_preprocess(args) -> int:
+    from .data.preprocess import preprocess
+
+    m = preprocess(args.input, args.tokenizer, args.output, workers=args.workers,
+                   shard_tokens=args.shard_tokens, text_field=args.text_field,
+                   lang_field=args.lang_field, keep_parts=args.keep_parts, progress=sys.stderr.isatty())
+    for lang, v in sorted(m["languages"].items()):
+        print(f"{lang:>8}  {v['documents']:>10,} docs  {v['tokens']:>14,} tokens  {len(v['shards'])} shard(s)")
+    print(f"{'total':>8}  {m['documents']:>10,} docs  {m['tokens']:>14,} tokens  "
+          f"({m['tokens_per_second_per_worker']:,.0f} tokens/s per worker)")
+    print(f"manifest: {args.output}/preprocess.json")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .loop import train
+
+    overrides = {}
+    if args.balance:
+        overrides["data.balance"] = str(Path(args.balance).resolve())  # CLI paths: relative to the cwd
+    r = train(args.config, args.data, args.save, train_iters=args.train_iters,
+              exit_after=args.exit_after, overrides=overrides)
+    import torch
+
+    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+        print(json.dumps({"iteration": r.iteration, "consumed_samples": r.consumed_samples,
+                          "resumed_from": r.resumed_from,
+                          "tokens_per_second": round(r.tokens_per_second, 1),
+                          "valid": r.valid}, indent=1))
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .plan import format_plan, plan
+
+    p = plan(args.config, world_size=args.world_size, meta=args.meta)
+    print(format_plan(p))
+    return 0
+
+
+def _guard(fn):
+    """Config/data errors print one clear line instead of a traceback."""
+    def run(args) -> int:
+        from babelmill.yamlconf import ConfigError
+
+        from .checkpoint import CheckpointError
+        from .data.preprocess import PreprocessError
+
+        try:
+            return fn(args)
+        except (ConfigError, PreprocessError, CheckpointError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return run
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("pretrain", help="pretrain a GPT with megatron-core (preprocess, train, plan)")
+    sub = p.add_subparsers(dest="pretrain_cmd", required=True)
+
+    q = sub.add_parser("preprocess", help="tokenize a corpus into per-language Megatron indexed datasets")
+    q.add_argument("--input", required=True, nargs="+",
+                   help="Parquet/JSONL files with text and lang, or directories of them (DIR/<lang>/*.parquet)")
+    q.add_argument("--tokenizer", required=True, help="HF tokenizers tokenizer.json")
+    q.add_argument("--output", required=True, help="DATA_DIR for the .bin/.idx shards and preprocess.json")
+    q.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    q.add_argument("--shard-tokens", type=int, default=1_000_000_000, help="max tokens per shard")
+    q.add_argument("--text-field", default="text")
+    q.add_argument("--lang-field", default="lang")
+    q.add_argument("--keep-parts", action="store_true", help="keep the per-input-file parts")
+    q.set_defaults(func=_guard(cmd_preprocess))
+
+    t = sub.add_parser("train", help="train or resume (from --save) a GPT")
+    t.add_argument("--config", required=True, help="pretraining YAML (configs/pretrain/*.yaml)")
+    t.add_argument("--data", required=True, help="DATA_DIR written by `pretrain preprocess`")
+    t.add_argument("--save", required=True, help="checkpoint + metrics dir; resumed from if it holds one")
+    t.add_argument("--train-iters", type=int, help="override train.train_iters (the schedule length)")
+    t.add_argument("--exit-after", type=int,
+                   help="stop (with a checkpoint) at this iteration, e.g. to fit a job time limit")
+    t.add_argument("--balance", help="balance.json with per-language weights (overrides data.balance)")
+    t.set_defaults(func=_guard(cmd_train))
+
+    pl = sub.add_parser("plan", help="parameter count and memory estimate of a config (no training)")
+    pl.add_argument("--config", required=True)
+    pl.add_argument("--world-size", type=int, default=None, help="GPUs (default: tensor x pipeline)")
+    pl.add_argument("--meta", action="store_true", help="also build the model on the meta device")
+    pl.set_defaults(func=_guard(cmd_plan))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="babelmill")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    register(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "pretrain":
+        argv = ["pretrain", *argv]
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

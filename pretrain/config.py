@@ -1,0 +1,194 @@
+"""The pretraining run config: one YAML file, validated with file:line errors.
+
+A config names a model preset and overrides any of its fields, and sets parallelism, batch,
+schedule, data split and checkpointing. The same file drives a CPU smoke run and a multi-node
+GPU run; `precision: auto` and `checkpoint.async_save: auto` pick bf16 / async on GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from babelmill.yamlconf import ConfigError, load_model, read_yaml
+
+from . import presets
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    preset: str | None = None
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_query_groups: int | None = None
+    ffn_hidden_size: int | None = None
+    seq_length: int = Field(gt=0)
+    max_position_embeddings: int | None = None
+    position_embedding_type: Literal["rope", "learned_absolute"] = "rope"
+    rotary_base: int = 10000
+    normalization: Literal["RMSNorm", "LayerNorm"] = "RMSNorm"
+    swiglu: bool = True
+    untie_embeddings_and_output_weights: bool = False
+    init_method_std: float = 0.02
+    hidden_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    make_vocab_size_divisible_by: int = 128
+    vocab_size: int | None = None  # None: taken from the tokenizer (padded)
+
+    @model_validator(mode="after")
+    def _check(self):
+        groups = self.num_query_groups or self.num_attention_heads
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by "
+                             f"num_attention_heads {self.num_attention_heads}")
+        if self.num_attention_heads % groups:
+            raise ValueError(f"num_attention_heads {self.num_attention_heads} is not divisible by "
+                             f"num_query_groups {groups}")
+        if (self.max_position_embeddings or self.seq_length) < self.seq_length:
+            raise ValueError("max_position_embeddings is smaller than seq_length")
+        return self
+
+
+class ParallelConfig(_Strict):
+    tensor: int = Field(1, ge=1)
+    pipeline: int = Field(1, ge=1)
+    virtual_pipeline: int | None = None
+    sequence_parallel: bool = False
+    distributed_optimizer: bool | Literal["auto"] = "auto"  # auto: on GPU only
+
+
+class OptimizerConfig(_Strict):
+    lr: float = Field(3e-4, gt=0)
+    min_lr: float = Field(3e-5, ge=0)
+    warmup_iters: int = Field(0, ge=0)
+    decay_style: Literal["cosine", "linear", "constant", "inverse-square-root", "WSD"] = "cosine"
+    decay_iters: int | None = None  # None: train_iters
+    weight_decay: float = 0.1
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    adam_eps: float = 1e-8
+    clip_grad: float = 1.0
+
+
+class TrainConfig(_Strict):
+    micro_batch_size: int = Field(gt=0)
+    global_batch_size: int = Field(gt=0)
+    train_iters: int = Field(gt=0)
+    seed: int = 1234
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    eval_interval: int = Field(100, gt=0)
+    eval_iters: int = Field(4, gt=0)
+    log_interval: int = Field(10, gt=0)
+    num_workers: int = Field(0, ge=0)
+
+
+class DataConfig(_Strict):
+    split: str = "98,1,1"
+    balance: str | None = None  # balance.json; relative to the config file
+    eod_mask_loss: bool = False
+
+
+class CheckpointConfig(_Strict):
+    save_interval: int = Field(1000, gt=0)
+    keep_last: int = Field(3, ge=1)
+    async_save: bool | Literal["auto"] = "auto"
+    checksum: Literal["sha256", "size"] = "sha256"
+
+
+class PretrainConfig(_Strict):
+    model: ModelConfig
+    parallel: ParallelConfig = ParallelConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    train: TrainConfig
+    data: DataConfig = DataConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    source: str | None = None  # the file it was loaded from (set by load_config)
+
+    @model_validator(mode="after")
+    def _check(self):
+        t = self.train
+        if t.global_batch_size % t.micro_batch_size:
+            raise ValueError(f"global_batch_size {t.global_batch_size} is not a multiple of "
+                             f"micro_batch_size {t.micro_batch_size}")
+        decay = self.optimizer.decay_iters or t.train_iters
+        if self.optimizer.warmup_iters >= decay:
+            raise ValueError(f"optimizer.warmup_iters {self.optimizer.warmup_iters} must be smaller than "
+                             f"the decay length {decay} (optimizer.decay_iters or train.train_iters)")
+        return self
+
+    def num_microbatches(self, data_parallel_size: int) -> int:
+        t = self.train
+        per_step = t.micro_batch_size * data_parallel_size
+        if t.global_batch_size % per_step:
+            raise ConfigError(
+                f"{self.source or 'config'}: train.global_batch_size {t.global_batch_size} is not "
+                f"divisible by micro_batch_size x data-parallel size = {per_step}")
+        return t.global_batch_size // per_step
+
+
+def _merge_preset(data: dict, path: Path, root) -> dict:
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or "preset" not in model:
+        return data
+    from babelmill.yamlconf import _line_of
+
+    try:
+        base = presets.preset(model["preset"])
+    except KeyError as e:
+        line = _line_of(root, ("model", "preset"))
+        raise ConfigError(f"{path}:{line}: model.preset: {e.args[0]}") from None
+    merged = dict(data)
+    merged["model"] = {**base, **model}
+    return merged
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> PretrainConfig:
+    """Load and validate a pretraining YAML; `overrides` maps dotted keys to values."""
+    path = Path(path)
+    data, root = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = _merge_preset(data, path, root)
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    cfg = load_model(PretrainConfig, path, data=data, root=root)
+    cfg.source = str(path)
+    if cfg.data.balance and not Path(cfg.data.balance).is_absolute():
+        cfg.data.balance = str((path.parent / cfg.data.balance).resolve())
+    return cfg
+
+
+def config_with_overrides(cfg: PretrainConfig, overrides: dict) -> PretrainConfig:
+    """A validated copy of `cfg` with dotted-key overrides (errors name the key)."""
+    from pydantic import ValidationError
+
+    from babelmill.yamlconf import format_validation_error
+
+    data = cfg.model_dump()
+    for key, value in overrides.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        out = PretrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, cfg.source or "config", None)) from None
+    out.source = cfg.source
+    return out
+
+
+def config_from_dict(data: dict) -> PretrainConfig:
+    """Rebuild a config saved inside a checkpoint (already merged and validated once)."""
+    return PretrainConfig.model_validate(data)

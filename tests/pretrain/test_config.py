@@ -1,0 +1,67 @@
+"""Config/preset loading: presets merge, and mistakes are reported with file:line."""
+
+from __future__ import annotations
+
+import pytest
+
+from babelmill.pretrain.config import load_config
+from babelmill.pretrain.plan import count_parameters, plan
+from babelmill.yamlconf import ConfigError
+from tests.pretrain.conftest import ROOT
+
+
+@pytest.mark.parametrize("name", ["tiny", "125m", "1.3b", "8b"])
+def test_shipped_configs_load(name):
+    cfg = load_config(ROOT / "configs" / "pretrain" / f"{name}.yaml")
+    assert cfg.model.preset == name
+    assert cfg.train.global_batch_size % cfg.train.micro_batch_size == 0
+
+
+def test_8b_preset_is_fuxitranyu_like():
+    cfg = load_config(ROOT / "configs" / "pretrain" / "8b.yaml")
+    m = cfg.model
+    assert (m.position_embedding_type, m.normalization, m.swiglu, m.seq_length) == ("rope", "RMSNorm", True, 4096)
+    assert m.num_query_groups < m.num_attention_heads  # GQA
+    p = plan(cfg, world_size=64)
+    assert 7.5e9 < p.params_total < 8.5e9
+    assert p.data == 64 // (cfg.parallel.tensor * cfg.parallel.pipeline)
+    assert p.gib_total < 80  # fits an 80 GB GPU with this parallel layout
+
+
+def test_tiny_count_matches_megatron_model():
+    cfg = load_config(ROOT / "configs" / "pretrain" / "tiny.yaml")
+    from babelmill.pretrain.plan import meta_parameter_count
+
+    assert meta_parameter_count(cfg.model, 512) == count_parameters(cfg.model, 512)[0]
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_has_file_and_line(tmp_path):
+    p = _write(tmp_path, "model:\n  preset: tiny\ntrain:\n  micro_batch_size: 2\n  global_batch_size: 4\n"
+                         "  train_iters: 10\n  lerning_rate: 3\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:7: train\.lerning_rate: unknown key"):
+        load_config(p)
+
+
+def test_unknown_preset_names_known_ones(tmp_path):
+    p = _write(tmp_path, "model:\n  preset: 70b\ntrain:\n  micro_batch_size: 1\n  global_batch_size: 1\n  train_iters: 1\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:2: model\.preset: unknown model preset '70b'; known: tiny"):
+        load_config(p)
+
+
+def test_inconsistent_values(tmp_path):
+    p = _write(tmp_path, "model:\n  preset: tiny\n  num_attention_heads: 3\ntrain:\n  micro_batch_size: 3\n"
+                         "  global_batch_size: 8\n  train_iters: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert "not divisible by num_attention_heads 3" in str(e.value)
+    p = _write(tmp_path, "model:\n  preset: tiny\ntrain:\n  micro_batch_size: 3\n  global_batch_size: 8\n  train_iters: 10\n")
+    with pytest.raises(ConfigError, match="not a multiple of micro_batch_size 3"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
