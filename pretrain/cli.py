@@ -17,7 +17,8 @@ def cmd_preprocess(args) -> int:
 
     m = preprocess(args.input, args.tokenizer, args.output, workers=args.workers,
                    shard_tokens=args.shard_tokens, text_field=args.text_field,
-                   lang_field=args.lang_field, keep_parts=args.keep_parts, progress=sys.stderr.isatty())
+                   lang_field=args.lang_field, keep_parts=args.keep_parts, progress=sys.stderr.isatty(),
+                   engine=args.engine)
     for lang, v in sorted(m["languages"].items()):
         print(f"{lang:>8}  {v['documents']:>10,} docs  {v['tokens']:>14,} tokens  {len(v['shards'])} shard(s)")
     print(f"{'total':>8}  {m['documents']:>10,} docs  {m['tokens']:>14,} tokens  "
@@ -78,6 +79,8 @@ def register(subparsers) -> None:
     q.add_argument("--tokenizer", required=True, help="HF tokenizers tokenizer.json")
     q.add_argument("--output", required=True, help="DATA_DIR for the .bin/.idx shards and preprocess.json")
     q.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    q.add_argument("--engine", choices=["process", "ray"], default="process",
+                   help="process pool here, or one Ray task per input file ($RAY_ADDRESS or a local Ray)")
     q.add_argument("--shard-tokens", type=int, default=1_000_000_000, help="max tokens per shard")
     q.add_argument("--text-field", default="text")
     q.add_argument("--lang-field", default="lang")

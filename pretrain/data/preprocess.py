@@ -221,8 +221,11 @@ def _build_shard(lang: str, prefix: Path, parts: list[dict], parts_dir: Path, dt
 def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path, output: str | Path,
                workers: int | None = None, shard_tokens: int = DEFAULT_SHARD_TOKENS,
                text_field: str = "text", lang_field: str = "lang", keep_parts: bool = False,
-               progress: bool = False) -> dict:
-    """Tokenize `inputs` into per-language indexed datasets under `output`; return the manifest."""
+               progress: bool = False, engine: str = "process") -> dict:
+    """Tokenize `inputs` into per-language indexed datasets under `output`; return the manifest.
+
+    `engine`: "process" (a local process pool of `workers`) or "ray" (one Ray task per input
+    file on the cluster of $RAY_ADDRESS, or a local Ray; DATA_DIR must be on shared storage)."""
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     out = Path(output)
@@ -258,7 +261,21 @@ def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path
 
         bar = tqdm(total=len(files), desc="tokenize", unit="file")
     summaries: list[dict] = []
-    if workers == 1:
+    if engine == "ray":
+        import ray
+
+        from babelmill.pipeline.engines.ray_engine import ensure_ray
+
+        ensure_ray()
+        remote = ray.remote(num_cpus=1)(tokenize_part)
+        refs = [remote.remote(*a) for a in args]
+        pending = list(refs)
+        while pending:
+            _, pending = ray.wait(pending, num_returns=1)
+            if bar:
+                bar.update()
+        summaries = ray.get(refs)  # in input order, like the process pool
+    elif workers == 1:
         for a in args:
             summaries.append(tokenize_part(*a))
             if bar:

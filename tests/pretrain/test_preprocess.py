@@ -84,3 +84,15 @@ def test_shard_split_gives_small_languages_a_validation_document():
     assert shard_split(1, "90,5,5") == (1, 0, 0)
     assert shard_split(1000, "98,1,1") == (980, 10, 10)
     assert sum(shard_split(37, "969,30,1")) == 37
+
+
+@pytest.mark.ray
+def test_ray_engine_writes_the_same_datasets(data_dir, corpus, tokenizer_json, tmp_path, ray_session):
+    """Tokenizing on Ray (one task per input file) gives byte-identical shards."""
+    ray_dir = tmp_path / "ray"
+    m = preprocess([corpus], tokenizer_json, ray_dir, engine="ray")
+    base = json.loads((data_dir / "preprocess.json").read_text())
+    assert {k: v["tokens"] for k, v in m["languages"].items()} == {k: v["tokens"] for k, v in base["languages"].items()}
+    for v in base["languages"].values():
+        for shard in v["shards"]:
+            assert (ray_dir / f"{shard}.bin").read_bytes() == (data_dir / f"{shard}.bin").read_bytes()
