@@ -5,7 +5,7 @@ RUN_DIR/balanced/ (the `output_subdir`)
   _counts/<unit>.parquet    per kept document: row, id, lang, n_chars, n_tokens, cluster_size
   _copies/<unit>.parquet    per kept document: row, copies (the sampler's decision)
   _units/<unit>.json        written last per unit: its balanced rows per language
-  <lang>/<unit>.parquet     the balanced corpus: kept documents repeated `copies` times, with
+  data/<lang>/<unit>.parquet  the balanced corpus: kept documents repeated `copies` times, with
                             `copy` (0..copies-1) and `n_tokens`, rows shuffled from the seed
   balance.json              per language: before/after counts, planned share, weight, epochs
 
@@ -102,7 +102,7 @@ def write_task(task: dict) -> None:
         langs = pc.fill_null(t.column("lang"), "und")
         for lang in sorted(set(pc.unique(langs).to_pylist())):
             part = t.filter(pc.equal(langs, lang))
-            rel = f"{lang}/{task['unit_id']}.parquet"
+            rel = f"data/{lang}/{task['unit_id']}.parquet"
             _write_parquet(out_dir / rel, part)
             per_lang[lang] = {"rows": part.num_rows, "tokens": int(pc.sum(part.column("n_tokens")).as_py() or 0),
                               "file": rel}

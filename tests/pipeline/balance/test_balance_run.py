@@ -52,7 +52,7 @@ def _balanced(run, sub="balanced"):
 
 
 def _files(d):
-    return sorted(p for p in d.glob("*/*.parquet") if not p.parent.name.startswith("_"))
+    return sorted(d.glob("data/*/*.parquet"))
 
 
 def _balance(run, engine="local", sub="balanced", **kw):
