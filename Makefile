@@ -46,7 +46,15 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PIP) install -q -r requirements-bench.txt
 	@touch $@
 
-bench: setup $(BENCH_STAMP)
+# lm-eval (the audit's speed anchor) in its own environment, torch pinned first as everywhere
+LMEVAL_VENV := bench/_work/lmeval-venv
+$(LMEVAL_VENV)/.done:
+	$(PY_SYS) -m venv $(LMEVAL_VENV)
+	$(LMEVAL_VENV)/bin/pip install -q $(TORCH_PIN)
+	$(LMEVAL_VENV)/bin/pip install -q lm_eval==0.4.13 transformers==5.18.0 accelerate==1.15.0
+	@touch $@
+
+bench: setup $(BENCH_STAMP) $(LMEVAL_VENV)/.done
 	$(PY) -m bench.run_all
 
 # Multi-node pretraining: run on every node with its NODE_RANK (see README "Training on a GPU cluster").

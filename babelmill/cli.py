@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     from babelmill.pretrain.cli import register as register_pretrain
 
     register_pretrain(sub)
+
+    from babelmill.contamination.cli import register as register_audit
+
+    register_audit(sub)
     return ap
 
 

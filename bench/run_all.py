@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("pipeline_speed", []),
     ("tokenizer_speed", []),
     ("train_overhead", []),
+    ("audit_speed", []),
 ]
 
 

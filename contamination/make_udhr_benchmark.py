@@ -1,0 +1,143 @@
+"""Build the demo benchmark `babelmill/data/benchmarks/udhr_mc/<lang>.jsonl` from the UDHR.
+
+Item (one per article paragraph present in every language, id `a<N>p<P>`, aligned across
+languages): "Complete the statement from Article N of the Universal Declaration of Human Rights:
+"<first half of the paragraph's first sentence> ..."", options = ways to finish it.
+
+Why this shape: the choice-swap test needs original distractors that are *harder* than "the
+answer to another question". Here the wrong options begin like the correct ending (its first part)
+and then continue with the ending of another paragraph, so only a model that knows the text is
+sure; in the generalized version the distractors are other paragraphs' endings, which do not
+follow the prefix, and any fluent model gains. The question template is English for every
+language (we have no vetted translations of it); the statement and options are in the language.
+
+Run:  python -m babelmill.contamination.make_udhr_benchmark [--langs en,fr,...] [--out DIR] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import unicodedata
+from pathlib import Path
+
+from babelmill.contamination.benchmarks.loaders import save_jsonl
+from babelmill.contamination.items import MCItem
+
+DEFAULT_LANGS = ("en", "fr", "de", "es", "ru", "zh", "ja", "ar", "hi", "th", "tr", "vi")
+OUT = Path(__file__).resolve().parents[1] / "babelmill" / "data" / "benchmarks" / "udhr_mc"
+TEMPLATE = 'Complete the statement from Article {n} of the Universal Declaration of Human Rights: "{prefix} ..."'
+_SENT_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；।؟])")
+
+
+def first_sentence(paragraph: str) -> str:
+    parts = [p.strip() for p in _SENT_END.split(paragraph.strip()) if p.strip()]
+    return parts[0] if parts else paragraph.strip()
+
+
+def _units(text: str, spaced: bool) -> list[str]:
+    """Words, or (unspaced scripts) characters with their combining marks, so no cut splits a cluster."""
+    if spaced:
+        return text.split()
+    out: list[str] = []
+    for ch in text:
+        if out and unicodedata.category(ch) in ("Mn", "Mc", "Me"):
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def _join(units: list[str], spaced: bool) -> str:
+    return (" " if spaced else "").join(units)
+
+
+def split_statement(sentence: str, spaced: bool) -> tuple[str, str] | None:
+    """(prefix, ending) at about the middle; None if the sentence is too short to split usefully."""
+    u = _units(sentence, spaced)
+    if len(u) < (6 if spaced else 10):
+        return None
+    cut = len(u) // 2
+    return _join(u[:cut], spaced), _join(u[cut:], spaced)
+
+
+def hybrids(ending: str, others: list[str], spaced: bool, rng: random.Random, k: int = 3) -> list[str]:
+    """k wrong endings that start like `ending` and finish like one of `others`."""
+    head_u = _units(ending, spaced)
+    keep = max(1, len(head_u) // 3)
+    out: list[str] = []
+    pool = list(others)
+    rng.shuffle(pool)
+    for o in pool:
+        ou = _units(o, spaced)
+        cand = _join(head_u[:keep] + ou[len(ou) // 3 :], spaced)
+        if cand != ending and cand not in out and len(ou) >= 3:
+            out.append(cand)
+        if len(out) == k:
+            break
+    return out
+
+
+def build(decls: dict, langs: list[str], seed: int = 0) -> dict[str, list[MCItem]]:
+    from babelmill.languages import load_registry
+
+    reg = load_registry()
+    keys = None
+    for lang in langs:
+        have = {(n, p) for n, paras in decls[lang].articles.items() for p in range(len(paras))}
+        keys = have if keys is None else keys & have
+    statements: dict[str, dict[tuple[int, int], tuple[str, str]]] = {}
+    for lang in langs:
+        spaced = reg.is_space_delimited(lang)
+        statements[lang] = {}
+        for n, p in sorted(keys):
+            s = split_statement(first_sentence(decls[lang].articles[n][p]), spaced)
+            if s:
+                statements[lang][(n, p)] = s
+    common = sorted(set.intersection(*(set(v) for v in statements.values())))
+    out: dict[str, list[MCItem]] = {}
+    for lang in langs:
+        spaced = reg.is_space_delimited(lang)
+        items = []
+        for n, p in common:
+            rng = random.Random(f"{seed}:{n}:{p}")  # same gold position and donor articles in every language
+            prefix, ending = statements[lang][(n, p)]
+            others = [statements[lang][k][1] for k in common if k[0] != n]
+            wrong = hybrids(ending, others, spaced, rng)
+            if len(wrong) < 3:
+                continue
+            gold = rng.randrange(4)
+            choices = tuple(wrong[:gold] + [ending] + wrong[gold:])
+            items.append(MCItem(f"a{n}p{p + 1}", lang, TEMPLATE.format(n=n, prefix=prefix), choices, gold,
+                                subject=f"article {n}"))
+        out[lang] = items
+    ids = [{it.id for it in v} for v in out.values()]
+    shared = set.intersection(*ids)
+    return {lang: [it for it in v if it.id in shared] for lang, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--langs", default=",".join(DEFAULT_LANGS))
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--cache-dir", default=".cache/udhr")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    from babelmill.demo.udhr import load_languages
+
+    decls = load_languages(cache_dir=a.cache_dir)
+    langs = [x for x in a.langs.split(",") if x]
+    missing = [x for x in langs if x not in decls]
+    if missing:
+        print(f"no UDHR declaration for {missing}", file=sys.stderr)
+        return 2
+    for lang, items in build(decls, langs, a.seed).items():
+        path = save_jsonl(items, Path(a.out) / f"{lang}.jsonl")
+        print(f"{path}: {len(items)} items")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
