@@ -8,8 +8,9 @@ Why this shape: the choice-swap test needs original distractors that are *harder
 answer to another question". Here the wrong options begin like the correct ending (its first part)
 and then continue with the ending of another paragraph, so only a model that knows the text is
 sure; in the generalized version the distractors are other paragraphs' endings, which do not
-follow the prefix, and any fluent model gains. The question template is English for every
-language (we have no vetted translations of it); the statement and options are in the language.
+follow the prefix, and any fluent model gains. The question template is in the item's
+language for en, fr, de, es, ru, zh (TEMPLATES) and English for the others (no translation of it
+yet); the statement and options are always in the language.
 
 Run:  python -m babelmill.contamination.make_udhr_benchmark [--langs en,fr,...] [--out DIR] [--seed 0]
 """
@@ -29,6 +30,17 @@ from babelmill.contamination.items import MCItem
 DEFAULT_LANGS = ("en", "fr", "de", "es", "ru", "zh", "ja", "ar", "hi", "th", "tr", "vi")
 OUT = Path(__file__).resolve().parents[1] / "babelmill" / "data" / "benchmarks" / "udhr_mc"
 TEMPLATE = 'Complete the statement from Article {n} of the Universal Declaration of Human Rights: "{prefix} ..."'
+# The question in the item's own language where we have a translation of the template (a
+# translated benchmark must not share an English sentence with the original: the n-gram audit
+# would then "find" the translation through the template alone). Others keep the English one.
+TEMPLATES = {
+    "en": TEMPLATE,
+    "fr": "Complétez l'énoncé de l'article {n} de la Déclaration universelle des droits de l'homme : « {prefix} ... »",
+    "de": "Vervollständigen Sie die Aussage aus Artikel {n} der Allgemeinen Erklärung der Menschenrechte: „{prefix} ...“",
+    "es": "Complete la afirmación del artículo {n} de la Declaración Universal de los Derechos Humanos: «{prefix} ...»",
+    "ru": "Закончите утверждение из статьи {n} Всеобщей декларации прав человека: «{prefix} ...»",
+    "zh": "请补全《世界人权宣言》第{n}条中的陈述：“{prefix}……”",
+}
 _SENT_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；।؟])")
 
 
@@ -110,7 +122,7 @@ def build(decls: dict, langs: list[str], seed: int = 0) -> dict[str, list[MCItem
                 continue
             gold = rng.randrange(4)
             choices = tuple(wrong[:gold] + [ending] + wrong[gold:])
-            items.append(MCItem(f"a{n}p{p + 1}", lang, TEMPLATE.format(n=n, prefix=prefix), choices, gold,
+            items.append(MCItem(f"a{n}p{p + 1}", lang, TEMPLATES.get(lang, TEMPLATE).format(n=n, prefix=prefix), choices, gold,
                                 subject=f"article {n}"))
         out[lang] = items
     ids = [{it.id for it in v} for v in out.values()]

@@ -16,7 +16,8 @@ from pathlib import Path
 TINY = Path(__file__).resolve().parents[1] / "configs" / "pretrain" / "tiny.yaml"
 
 
-def _train(config: Path, data: Path, save: Path, extra: list[str]) -> dict:
+def run_train(config: Path, data: Path, save: Path, extra: list[str]) -> dict:
+    """`babelmill pretrain train` in its own process (as a restarted job would be); its result."""
     cmd = [sys.executable, "-m", "babelmill.pretrain.cli", "train", "--config", str(config),
            "--data", str(data), "--save", str(save), *extra]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -25,6 +26,31 @@ def _train(config: Path, data: Path, save: Path, extra: list[str]) -> dict:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     out = proc.stdout
     return json.loads(out[out.index("\n{") + 1 if "\n{" in out else out.index("{"):])
+
+
+def fresh_data_for(tokenizer_json: str, data_dir: Path) -> None:
+    """The demo owns its DATA_DIR: data tokenized with an older tokenizer is discarded
+    (`preprocess` itself refuses to mix tokenizers, rightly, for user directories)."""
+    import shutil
+
+    from .data.preprocess import MANIFEST, file_sha256
+
+    m = data_dir / MANIFEST
+    if m.is_file() and json.loads(m.read_text())["tokenizer"]["sha256"] != file_sha256(str(Path(tokenizer_json).resolve())):
+        shutil.rmtree(data_dir)
+
+
+def fresh_run_for(manifest: dict, run_dir: Path) -> None:
+    """A demo run trained on other data (a rebuilt corpus, another tokenizer) is started over:
+    resuming it on new data would mix two runs."""
+    import shutil
+
+    key = f"{manifest.get('inputs_fingerprint')}|{manifest['tokenizer']['sha256']}"
+    marker = run_dir / "data_key.txt"
+    if run_dir.exists() and (not marker.exists() or marker.read_text() != key):
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key)
 
 
 def _last_valid(metrics: Path) -> dict:
@@ -47,14 +73,16 @@ def demo(data_dir: str, tokenizer_json: str, save_dir: str, balance_json: str | 
     save = Path(save_dir)
     save.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    fresh_data_for(tokenizer_json, save / "data")
     manifest = preprocess([data_dir], tokenizer_json, save / "data", workers=2)
     t_pre = time.perf_counter() - t0
+    fresh_run_for(manifest, save / "run")
     stop_at = stop_at or train_iters // 2
     extra = ["--train-iters", str(train_iters)] + (["--balance", balance_json] if balance_json else [])
     cfg = Path(config or TINY)
     t1 = time.perf_counter()
-    first = _train(cfg, save / "data", save / "run", extra + ["--exit-after", str(stop_at)])
-    second = _train(cfg, save / "data", save / "run", extra)
+    first = run_train(cfg, save / "data", save / "run", extra + ["--exit-after", str(stop_at)])
+    second = run_train(cfg, save / "data", save / "run", extra)
     t_train = time.perf_counter() - t1
     valid = second["valid"] or _last_valid(save / "run" / "metrics.jsonl")  # a finished run: reuse
     table = {lang: {"loss": round(v["loss"], 4), "ppl": round(v["ppl"], 2)} for lang, v in valid.items()}

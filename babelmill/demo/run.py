@@ -20,6 +20,29 @@ from babelmill.pipeline.runner.summary import print_summary
 console = Console()
 TOKENIZER_DIR = Path("runs/demo/tokenizer")
 PRETRAIN_DIR = Path("runs/demo/pretrain")
+AUDIT_DIR = Path("runs/demo/audit")
+
+
+def _audit_table(audit: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title="choice-swap test (acc original -> generalized, delta [95% CI], verdict) and n-gram overlap")
+    t.add_column("model")
+    t.add_column("English benchmark")
+    t.add_column("French translation")
+    t.add_column("EN items found by n-grams", justify="right")
+    t.add_column("overall")
+    for name, m in audit["models"].items():
+        cells = []
+        for lang in ("en", "fr"):
+            r = m["by_language"].get(lang)
+            cells.append("–" if r is None else f"{r['acc_original']:.2f} -> {r['acc_generalized']:.2f}, "
+                         f"{r['delta']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] {r['verdict']}")
+        t.add_row(name, *cells, str(m["ngram_overlap_en_items"]), m["verdict"])
+    console.print(t)
+    c = audit["corpora"]
+    console.print(f"clean corpus: {c['kept_docs']} kept documents, {c['decontaminated_away']} removed by the n-gram "
+                  f"decontamination; reports: {AUDIT_DIR}/<model>.html")
 
 
 def _valid_table(pre: dict) -> None:
@@ -112,7 +135,16 @@ def main(argv: list[str] | None = None) -> int:
                         str(PRETRAIN_DIR), balance_json=str(bal_json) if bal_json else None, quiet=True)
     _valid_table(pre)
 
-    console.rule("[bold]5. data card")
+    console.rule("[bold]5. contamination audit: clean vs English-injected vs French-injected tiny models")
+    from babelmill.demo.contamination import contamination_demo
+    from babelmill.demo.udhr import load_config as load_udhr_config
+
+    heldout = {int(n) for n in load_udhr_config()["corpus"]["heldout_articles"]}
+    audit = contamination_demo(Path(cfg.output.dir) / "output", TOKENIZER_DIR / "bpe_balanced" / "tokenizer.json",
+                               heldout, AUDIT_DIR)
+    _audit_table(audit)
+
+    console.rule("[bold]6. data card")
     from babelmill.pipeline.report.datacard import write_datacard
 
     card = write_datacard(cfg.output.dir)
