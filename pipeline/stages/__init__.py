@@ -2,7 +2,7 @@
 
 import importlib
 
-for _mod in ("langid", "quality", "dedup"):
+for _mod in ("langid", "quality", "dedup", "decontaminate"):
     try:
         importlib.import_module(f"babelmill.pipeline.stages.{_mod}")
     except ModuleNotFoundError as _e:  # a stage module not written yet
