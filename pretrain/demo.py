@@ -53,6 +53,14 @@ def fresh_run_for(manifest: dict, run_dir: Path) -> None:
     marker.write_text(key)
 
 
+def finished(run_dir: Path, train_iters: int) -> bool:
+    """The run's `latest` checkpoint is its last step: nothing left to train (no process started)."""
+    from .checkpoint import read_latest
+
+    latest = read_latest(run_dir) if run_dir.is_dir() else None
+    return latest is not None and latest == f"iter_{train_iters:07d}"
+
+
 def _last_valid(metrics: Path) -> dict:
     """The last validation record of a run's metrics.jsonl, as {lang: {loss, ppl}}."""
     last = {}
@@ -81,8 +89,11 @@ def demo(data_dir: str, tokenizer_json: str, save_dir: str, balance_json: str | 
     extra = ["--train-iters", str(train_iters)] + (["--balance", balance_json] if balance_json else [])
     cfg = Path(config or TINY)
     t1 = time.perf_counter()
-    first = run_train(cfg, save / "data", save / "run", extra + ["--exit-after", str(stop_at)])
-    second = run_train(cfg, save / "data", save / "run", extra)
+    if finished(save / "run", train_iters):  # a rerun of a finished demo: reuse it
+        first = second = {"iteration": train_iters, "resumed_from": None, "valid": {}}
+    else:
+        first = run_train(cfg, save / "data", save / "run", extra + ["--exit-after", str(stop_at)])
+        second = run_train(cfg, save / "data", save / "run", extra)
     t_train = time.perf_counter() - t1
     valid = second["valid"] or _last_valid(save / "run" / "metrics.jsonl")  # a finished run: reuse
     table = {lang: {"loss": round(v["loss"], 4), "ppl": round(v["ppl"], 2)} for lang, v in valid.items()}

@@ -7,6 +7,7 @@ run skips work units finished by an earlier run, so a second `make demo` reuses 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,10 @@ def _lid_agreement(run_dir: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch/megatron deprecation chatter
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"megatron\..*")
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--engine", choices=["ray", "beam", "local"], default="ray")
     ap.add_argument("--config", default="configs/demo.yaml")
@@ -108,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(manifest, console)
     _lid_agreement(cfg.output.dir)
     if cfg.balance is not None:
-        import json
-
         from babelmill.pipeline.balance.summary import print_balance
 
         bal = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json"
@@ -151,8 +154,29 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"data card: [bold]{card['html']}[/bold] (and {card['json']})")
 
     console.rule("[bold]done")
-    console.print(f"run directory: {cfg.output.dir}  (manifest.json, output/, rejects/)")
-    console.print(f"total {time.time() - t0:.1f} s")
+    from rich.table import Table
+
+    c = manifest["counts"]
+    bal = json.loads((Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json").read_text()) if cfg.balance else None
+    v = tok["verdict"]
+    verdicts = ", ".join(f"{k} {m['verdict']}" for k, m in audit["models"].items())
+    t = Table(title="babelmill demo: what was made and where")
+    t.add_column("step")
+    t.add_column("result")
+    t.add_column("report / output")
+    t.add_row("curate", f"{c['kept']} of {c['docs_in']} documents kept ({c['dropped']} dropped, every one with a reason)",
+              f"{cfg.output.dir}/manifest.json")
+    if bal:
+        t.add_row("balance", f"{bal['realised_tokens']:,} tokens over {len(bal['languages'])} languages, "
+                  f"{bal['config']['policy']} policy", f"{cfg.output.dir}/{cfg.balance.output_subdir}/balance.json")
+    t.add_row("data card", "per-language counts, drop reasons, before/after charts", card["html"])
+    t.add_row("tokenizer", f"worst parity {v['balanced_worst_parity']:.2f} balanced vs {v['natural_worst_parity']:.2f} natural",
+              str(TOKENIZER_DIR / "report.html"))
+    t.add_row("pretrain", f"tiny GPT, {pre['iterations']} steps, validation loss {pre['valid'].get('all', {}).get('loss', float('nan')):.2f}",
+              str(PRETRAIN_DIR / "run" / "metrics.jsonl"))
+    t.add_row("audit", verdicts, str(AUDIT_DIR / "summary.json") + ", <model>.html")
+    console.print(t)
+    console.print(f"total {time.time() - t0:.1f} s (a second `make demo` reuses every finished step)")
     return 0
 
 
