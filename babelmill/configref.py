@@ -85,6 +85,13 @@ def render() -> str:
         parts += [f"### `{name}`", "", doc, "", f"Rejects reasons: {', '.join(f'`{r}`' for r in cls.reasons) or '–'}.", ""]
         if cls.Params.model_fields:
             parts += _table(cls.Params) + [""]
+    from babelmill.pretrain.config import PretrainConfig
+
+    parts += ["## Pretraining config (`babelmill pretrain train --config CFG`, configs/pretrain/*.yaml)", "",
+              "### PretrainConfig", "", *_table(PretrainConfig), ""]
+    for m in _nested(PretrainConfig, {PretrainConfig}):
+        doc = " ".join((m.__doc__ or "").strip().split("\n\n")[0].split())
+        parts += [f"### {m.__name__}", "", *([doc, ""] if doc else []), *_table(m), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

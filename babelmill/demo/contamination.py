@@ -116,6 +116,7 @@ def contamination_demo(curated_output: Path, tokenizer_json: Path, heldout: set[
     en_index = build_index(load_benchmark(bench / f"{AUDITED}.jsonl").items, "udhr_mc")
     summary = {"corpora": info, "models": {}}
     for name in ("clean", f"contaminated_{AUDITED}", f"contaminated_{TRANSLATION}"):
+        print(f"  {name}: tokenize, train the tiny GPT for {train_iters} steps (reused when done), audit ...", flush=True)
         ckpt = train_model(out / "corpora" / name, tokenizer_json, out / "models" / name, train_iters)
         key = f"{(ckpt / 'latest').read_text().strip()}|{(ckpt / 'data_key.txt').read_text()}|{_digest(bench)}"
         cached = out / f"{name}.json"

@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     # Unique kept documents per language; balance.json's weights drive megatron's data blend
     # (the balanced Parquet copies would apply the balance twice).
     bal_json = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json" if cfg.balance else None
+    console.print("tokenize, then train 150 steps in one process and resume to 300 in another (reused when done) ...")
     pre = pretrain_demo(str(Path(cfg.output.dir) / "output"), str(TOKENIZER_DIR / "bpe_balanced" / "tokenizer.json"),
                         str(PRETRAIN_DIR), balance_json=str(bal_json) if bal_json else None, quiet=True)
     _valid_table(pre)
