@@ -17,7 +17,7 @@ from pathlib import Path
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--json")
-    ap.add_argument("--steps", type=int, default=int(120 * float(os.environ.get("BENCH_SCALE", "1"))))
+    ap.add_argument("--steps", type=int, default=int(40 * float(os.environ.get("BENCH_SCALE", "1"))))
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from babelmill.pretrain import bench_overhead, bench_preprocess

@@ -86,6 +86,10 @@ class TrainConfig(_Strict):
     eval_iters: int = Field(4, gt=0)
     log_interval: int = Field(10, gt=0)
     num_workers: int = Field(0, ge=0)
+    prefetch: Literal["auto", "on", "off"] = Field(
+        "auto", description="read the next batch in a thread while the step computes; auto = on GPU only "
+        "(on CPU the thread competes with the step for the GIL: one run on the 2-core VM measured 12.8% "
+        "loop overhead with it, 2.6% without)")
 
 
 class DataConfig(_Strict):

@@ -81,6 +81,23 @@ def forward_step(data_iterator, model):
     return output, loss_func
 
 
+class _Inline:
+    """The ThreadPoolExecutor calls the loop uses, run inline (no prefetch thread)."""
+
+    class _Done:
+        def __init__(self, value):
+            self.value = value
+
+        def result(self):
+            return self.value
+
+    def submit(self, fn, *args):
+        return self._Done(fn(*args))
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
 def _reduce_loss(losses: list[dict]) -> float:
     """Token-weighted mean loss over micro-batches and all data-parallel ranks / last stage."""
     acc = torch.zeros(2, dtype=torch.float64)
@@ -324,7 +341,8 @@ class Trainer:
         # consumed_samples, so prefetching cannot change data order)
         from concurrent.futures import ThreadPoolExecutor
 
-        pool = ThreadPoolExecutor(max_workers=1)
+        prefetch = t.prefetch == "on" or (t.prefetch == "auto" and self.dist.device.type == "cuda")
+        pool = ThreadPoolExecutor(max_workers=1) if prefetch else _Inline()
         nxt = pool.submit(self._batches_at, self.consumed) if self.iteration < stop else None
         try:
             while self.iteration < stop:
