@@ -60,26 +60,53 @@ def _smix(x):  # pragma: no cover - compiled; same function as splitmix64
     return x ^ (x >> np.uint64(31))
 
 
+@lru_cache(maxsize=1)
+def lower_table() -> np.ndarray:
+    """code point -> its lower-case code point (1:1 mappings; the rare 1:n ones stay as they are)."""
+    t = np.arange(0x110000, dtype=np.uint32)
+    for i in range(0x20000):
+        low = chr(i).lower()
+        if len(low) == 1 and low != chr(i):
+            t[i] = ord(low)
+    return t
+
+
 @njit(cache=True)
-def _shingle_kernel(cps, lens, spaced, nvec, word):  # pragma: no cover - compiled
-    """One pass over the code points of a batch: units (words: polynomial hash of their code
-    points; or single characters) then n-gram hashes over each document's units."""
-    n_docs = len(lens)
-    out = np.empty(len(cps) + n_docs, np.uint64)
+def _shingle_kernel(data, offs, spaced, nvec, word, lower):  # pragma: no cover - compiled
+    """One pass over a batch's UTF-8 bytes: decode, lower-case, split into units (words:
+    polynomial hash of their code points; or single characters), then n-gram hashes over
+    each document's units."""
+    n_docs = len(offs) - 1
+    out = np.empty(len(data) + n_docs, np.uint64)
     counts = np.zeros(n_docs, np.int64)
-    units = np.empty(len(cps) + 1, np.uint64)
+    units = np.empty(len(data) + 1, np.uint64)
     P = np.uint64(0x100000001B3)
     MIX = np.uint64(0x9E3779B97F4A7C15)
-    pos = 0
     o = 0
     for d in range(n_docs):
         m = 0
-        end = pos + lens[d]
-        if spaced[d]:
-            h = np.uint64(0)
-            inword = False
-            for i in range(pos, end):
-                c = cps[i]
+        i = offs[d]
+        end = offs[d + 1]
+        sp = spaced[d]
+        h = np.uint64(0)
+        inword = False
+        while i < end:
+            b0 = np.uint32(data[i])
+            if b0 < 0x80:
+                c = b0
+                i += 1
+            elif b0 < 0xE0:
+                c = ((b0 & 0x1F) << 6) | (np.uint32(data[i + 1]) & 0x3F)
+                i += 2
+            elif b0 < 0xF0:
+                c = ((b0 & 0x0F) << 12) | ((np.uint32(data[i + 1]) & 0x3F) << 6) | (np.uint32(data[i + 2]) & 0x3F)
+                i += 3
+            else:
+                c = (((b0 & 0x07) << 18) | ((np.uint32(data[i + 1]) & 0x3F) << 12)
+                     | ((np.uint32(data[i + 2]) & 0x3F) << 6) | (np.uint32(data[i + 3]) & 0x3F))
+                i += 4
+            c = lower[c]
+            if sp:
                 if word[c]:
                     h = h * P + np.uint64(c) + np.uint64(1)
                     inword = True
@@ -88,16 +115,12 @@ def _shingle_kernel(cps, lens, spaced, nvec, word):  # pragma: no cover - compil
                     m += 1
                     h = np.uint64(0)
                     inword = False
-            if inword:
-                units[m] = _smix(h)
+            elif word[c]:
+                units[m] = _smix(np.uint64(c))
                 m += 1
-        else:
-            for i in range(pos, end):
-                c = cps[i]
-                if word[c]:
-                    units[m] = _smix(np.uint64(c))
-                    m += 1
-        pos = end
+        if inword:
+            units[m] = _smix(h)
+            m += 1
         if m == 0:
             continue
         k = min(nvec[d], m)  # a document shorter than n: one shingle over all its units
@@ -121,13 +144,17 @@ def shingle_hashes(text: str, spaced: bool, n: int) -> np.ndarray:
 def batch_shingles(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes of a whole batch as (flat uint64 array, per-document counts).
 
-    Lower-casing runs as an Arrow kernel and the batch becomes one UTF-32 code point array;
-    a numba-compiled kernel then walks it once. Why compiled: the vectorised version (Arrow
-    regex split + dictionary-encoded token hashing + numpy n-grams) spent 72% of the
-    signature stage in shingling and a pure-numpy code point version was no faster, while
-    this kernel is ~4x faster on the dedup benchmark corpus (bench/dedup_speed.py)."""
-    values = pc.fill_null(pc.utf8_lower(texts), "").to_pylist()
-    lens = np.fromiter(map(len, values), np.int64, count=len(values))
-    cps = np.frombuffer("".join(values).encode("utf-32-le"), np.uint32)
+    A numba-compiled kernel walks the Arrow array's UTF-8 buffer once (decode, lower-case by
+    table, split, hash). Why compiled: the vectorised version (Arrow regex split + dictionary-
+    encoded token hashing + numpy n-grams) spent 72% of the signature stage in shingling, a
+    pure-numpy code point version was no faster, and this kernel is ~4x faster on the dedup
+    benchmark corpus (bench/dedup_speed.py)."""
+    arr = pc.fill_null(texts, "")
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    arr = arr.cast(pa.large_string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offs = np.frombuffer(bufs[1], np.int64, count=n + 1, offset=arr.offset * 8) if n else np.zeros(1, np.int64)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     nvec = np.where(spaced, word_n, char_n).astype(np.int64)
-    return _shingle_kernel(cps, lens, np.asarray(spaced, np.bool_), nvec, word_char_table())
+    return _shingle_kernel(data, offs, np.asarray(spaced, np.bool_), nvec, word_char_table(), lower_table())
