@@ -52,6 +52,13 @@ def datatrove_filter(texts: list[str]) -> tuple[float | None, str]:
                     self._local_model = fasttext.load_model(default_model_path())
                 return self._local_model
 
+        # datatrove checks for the distribution *name* fasttext-numpy2-wheel; ours is
+        # fasttext-numpy2, the same `fasttext` module built for numpy 2: accept it as the stand-in.
+        from datatrove.utils import _import_utils
+
+        _orig = _import_utils._is_distribution_available
+        _import_utils._is_distribution_available = (
+            lambda name: _orig(name) or (name == "fasttext-numpy2-wheel" and _orig("fasttext-numpy2")))
         filt = LanguageFilter(languages=None, language_threshold=0.0)
         filt.model = LocalFT176(languages=None)
         docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
