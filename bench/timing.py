@@ -1,15 +1,5 @@
-"""Timing helpers shared by the benchmarks."""
+"""Timing helpers shared by the benchmarks (one implementation, in babelmill.timing)."""
 
-from __future__ import annotations
+from babelmill.timing import best_of
 
-import time
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    """Fastest of `repeat` timed calls of `fn` (seconds): the least disturbed by other work."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+__all__ = ["best_of"]

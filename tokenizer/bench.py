@@ -19,17 +19,9 @@ if __name__ == "__main__":  # must precede the first `tokenizers` import to bind
 import argparse  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-
-def _best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from babelmill.timing import best_of  # noqa: E402
 
 
 def encode_throughput(tokenizer_json, texts: list[str], batch_size: int = 1024, repeat: int = 3) -> dict:
@@ -46,7 +38,7 @@ def encode_throughput(tokenizer_json, texts: list[str], batch_size: int = 1024, 
         for i in range(0, len(texts), batch_size):
             n_tokens += sum(len(e.ids) for e in tok.encode_batch(texts[i : i + batch_size], add_special_tokens=False))
 
-    secs = _best_of(run, repeat)
+    secs = best_of(run, repeat)
     mb = sum(len(t.encode()) for t in texts) / 1e6
     return {"docs": len(texts), "mb": round(mb, 2), "tokens": n_tokens, "seconds": round(secs, 3),
             "tokens_per_s": round(n_tokens / secs), "mb_per_s": round(mb / secs, 2)}

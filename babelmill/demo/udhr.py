@@ -11,7 +11,6 @@ concurrent fetch never leaves a half-filled cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -25,6 +24,8 @@ from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
 import yaml
+
+from babelmill.fileutil import sha256_file
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo" / "udhr.yaml"
 MARKER = ".udhr-fetched.json"  # written last into the cache: its presence means "complete"
@@ -47,14 +48,6 @@ class UnsafeArchiveError(FetchError):
 
 def load_config(config: Path | str | None = None) -> dict:
     return yaml.safe_load(Path(config or CONFIG).read_text(encoding="utf-8"))
-
-
-def sha256_file(path: Path | str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- extraction

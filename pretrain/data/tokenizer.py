@@ -6,8 +6,9 @@ falls back to "no pad" when it raises, which is what we want (documents are pack
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from babelmill.fileutil import sha256_file as file_sha256
 
 EOS_CANDIDATES = ("</s>", "<|endoftext|>", "<eos>", "<|end_of_text|>", "<|eos|>", "[EOS]", "<|im_end|>")
 
@@ -33,14 +34,6 @@ def eos_token_id(tok, path: str | Path = "tokenizer") -> int:
     specials = [t.content for t in tok.get_added_tokens_decoder().values() if t.special]
     raise ValueError(f"{path}: no EOS token found (looked for {', '.join(EOS_CANDIDATES)}; "
                      f"special tokens are {specials})")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class MegatronTokenizerAdapter:
