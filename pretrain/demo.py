@@ -61,12 +61,13 @@ def finished(run_dir: Path, train_iters: int) -> bool:
     return latest is not None and latest == f"iter_{train_iters:07d}"
 
 
-def _last_valid(metrics: Path) -> dict:
+def _last_valid(run_dir: Path) -> dict:
     """The last validation record of a run's metrics.jsonl, as {lang: {loss, ppl}}."""
+    from .metrics import METRICS_FILE, read_metrics
+
     last = {}
-    if metrics.exists():
-        for line in metrics.read_text().splitlines():
-            rec = json.loads(line)
+    if (run_dir / METRICS_FILE).exists():
+        for rec in read_metrics(run_dir):
             if "valid" in rec:
                 last = {k: {"loss": v, "ppl": rec["valid_ppl"][k]} for k, v in rec["valid"].items()}
     return last
@@ -95,7 +96,7 @@ def demo(data_dir: str, tokenizer_json: str, save_dir: str, balance_json: str | 
         first = run_train(cfg, save / "data", save / "run", extra + ["--exit-after", str(stop_at)])
         second = run_train(cfg, save / "data", save / "run", extra)
     t_train = time.perf_counter() - t1
-    valid = second["valid"] or _last_valid(save / "run" / "metrics.jsonl")  # a finished run: reuse
+    valid = second["valid"] or _last_valid(save / "run")  # a finished run: reuse
     table = {lang: {"loss": round(v["loss"], 4), "ppl": round(v["ppl"], 2)} for lang, v in valid.items()}
     result = {"languages": {k: {"documents": v["documents"], "tokens": v["tokens"]}
                             for k, v in manifest["languages"].items()},

@@ -17,7 +17,6 @@ different balance config refuses to mix results unless `overwrite=True`.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shutil
@@ -33,7 +32,7 @@ from babelmill.pipeline.balance.config import BalanceConfig
 from babelmill.pipeline.balance.counting import char_counts, count_tokens, counter_description
 from babelmill.pipeline.balance.plan import make_plan, plan_to_json
 from babelmill.pipeline.balance.sampler import assign_copies
-from babelmill.pipeline.io.writers import atomic_write_bytes, atomic_write_json, clean_tmp_files
+from babelmill.pipeline.io.writers import atomic_write_json, atomic_write_parquet, clean_tmp_files
 
 BALANCE_FILE = "balance.json"
 log = logging.getLogger("babelmill.balance")
@@ -41,12 +40,6 @@ log = logging.getLogger("babelmill.balance")
 
 class BalanceStateError(RuntimeError):
     """The balance directory holds results of a different balance config or curation run."""
-
-
-def _write_parquet(path: Path, table: pa.Table) -> None:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue())
 
 
 def _read_shard(path: str, columns: list[str] | None = None) -> pa.Table:
@@ -81,7 +74,7 @@ def count_task(task: dict) -> None:
         "n_tokens": pa.array(count_tokens(texts, langs, task["counter"], registry)),
         "cluster_size": pa.array(size),
     })
-    _write_parquet(Path(task["out"]), out)
+    atomic_write_parquet(Path(task["out"]), out, compression="zstd")
 
 
 def write_task(task: dict) -> None:
@@ -103,7 +96,7 @@ def write_task(task: dict) -> None:
         for lang in sorted(set(pc.unique(langs).to_pylist())):
             part = t.filter(pc.equal(langs, lang))
             rel = f"data/{lang}/{task['unit_id']}.parquet"
-            _write_parquet(out_dir / rel, part)
+            atomic_write_parquet(out_dir / rel, part, compression="zstd")
             per_lang[lang] = {"rows": part.num_rows, "tokens": int(pc.sum(part.column("n_tokens")).as_py() or 0),
                               "file": rel}
     atomic_write_json(out_dir / "_units" / f"{task['unit_id']}.json", {"unit_id": task["unit_id"], "languages": per_lang})
@@ -207,7 +200,7 @@ def run_balance(run_dir: str | Path, cfg: BalanceConfig, engine: str = "local", 
     for i, u in enumerate(units):
         path = bal / "_copies" / f"{u}.parquet"
         if not path.exists():
-            _write_parquet(path, pa.table({"copies": pa.array(copies[bounds[i]:bounds[i + 1]])}))
+            atomic_write_parquet(path, pa.table({"copies": pa.array(copies[bounds[i]:bounds[i + 1]])}), compression="zstd")
 
     todo = [{"shard": shard[u], "copies": str(bal / "_copies" / f"{u}.parquet"),
              "counts": str(bal / "_counts" / f"{u}.parquet"), "out_dir": str(bal), "unit_id": u,

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from babelmill.pipeline.io.writers import atomic_write_bytes
+from babelmill.pipeline.io.writers import atomic_write_parquet
 
 
 def excluded_refs(files: list[str], unit_index: int) -> np.ndarray:
@@ -30,10 +30,8 @@ def map_task(stage, task: dict) -> pa.Table:
 
 def reduce_task(stage, out_dir: str, part: int, table: pa.Table) -> int:
     result = stage.reduce(table.drop_columns(["part"]))
-    sink = pa.BufferOutputStream()
     # intermediate: fast codec, no fsync (a phase without its _SUCCESS marker is redone)
-    pq.write_table(result, sink, compression="lz4")
-    atomic_write_bytes(Path(out_dir) / f"part-{part:05d}.parquet", sink.getvalue().to_pybytes(), fsync=False)
+    atomic_write_parquet(Path(out_dir) / f"part-{part:05d}.parquet", result, compression="lz4", fsync=False)
     return result.num_rows
 
 

@@ -36,6 +36,13 @@ def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> Non
     os.replace(tmp, path)
 
 
+def atomic_write_parquet(path: str | Path, table: pa.Table, compression: str = "snappy", fsync: bool = True) -> None:
+    """A whole table as one Parquet file, written atomically (see atomic_write_bytes)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=compression)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes(), fsync=fsync)
+
+
 def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
 

@@ -21,7 +21,12 @@ from babelmill.pipeline.config import ConfigError, PipelineConfig, build_stages
 from babelmill.pipeline.engines import get_engine
 from babelmill.pipeline.engines.progress import UnitProgress
 from babelmill.pipeline.io.readers import plan_units
-from babelmill.pipeline.io.writers import atomic_write_bytes, atomic_write_json, clean_tmp_files
+from babelmill.pipeline.io.writers import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_parquet,
+    clean_tmp_files,
+)
 from babelmill.pipeline.runner.layout import RunLayout
 from babelmill.pipeline.runner.manifest import build_manifest
 from babelmill.pipeline.runner.worker import RunSpec, read_options
@@ -92,9 +97,7 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
             st.ensure_setup()
             drops = st.finalize(parts, shards)
             drops = drops.append_column("stage", pa.array([st.name] * drops.num_rows, pa.string()))
-            sink = pa.BufferOutputStream()
-            pq.write_table(drops, sink)
-            atomic_write_bytes(drops_path, sink.getvalue().to_pybytes())
+            atomic_write_parquet(drops_path, drops)
             atomic_write_json(d / "_SUCCESS", {"drops": drops.num_rows, "seconds": round(time.time() - t0, 3)})
             if not quiet:
                 log.warning("%s: %d duplicates found in %.1f s", st.name, drops.num_rows, time.time() - t0)
@@ -102,9 +105,7 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
         all_drops.append(pq.read_table(drops_path))
     sizes = cluster_sizes(all_drops)
     table = pa.table({"ref": pa.array(list(sizes), pa.int64()), "cluster_size": pa.array(list(sizes.values()), pa.int32())})
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    atomic_write_bytes(layout.root / "dedup" / SIZES_FILE, sink.getvalue().to_pybytes())
+    atomic_write_parquet(layout.root / "dedup" / SIZES_FILE, table)
 
 
 def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool = False, quiet: bool = False) -> dict:

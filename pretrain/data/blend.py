@@ -65,16 +65,6 @@ def language_weights(manifest: dict, balance_json: str | None) -> dict[str, floa
     return {k: v / total for k, v in weights.items()}
 
 
-def _blend(data_dir: Path, manifest: dict, weights: dict[str, float]):
-    prefixes, ws = [], []
-    for lang, w in weights.items():
-        entry = manifest["languages"][lang]
-        for prefix, tokens in zip(entry["shards"], entry["shard_tokens"], strict=True):
-            prefixes.append(str(data_dir / prefix))
-            ws.append(w * tokens / entry["tokens"])
-    return prefixes, ws
-
-
 def _rank0_first(fn):
     import torch.distributed as dist
 
