@@ -68,6 +68,7 @@ def to_rejects(batch: pa.RecordBatch, stage: str, keep_text: bool = True) -> pa.
             col("lang", pa.string()),
             col("kept_id", pa.string()),
             col("text", pa.large_string()) if keep_text else pa.nulls(n, pa.large_string()),
+            col("records_lost", pa.int64()),
         ],
         schema=REJECT_SCHEMA,
     )

@@ -28,6 +28,13 @@ DOC_COLUMNS: dict[str, pa.DataType] = {
 #: dropped by a stage). `text` holds the document (or, for unreadable input, a snippet of
 #: the raw bytes) so that nothing is lost silently; `kept_id` names the surviving copy for
 #: duplicates.
+#:
+#: `records_lost` (nullable int64): how many input records, *beyond the one this row stands
+#: for*, are known to have been lost with it: e.g. the other rows of an unreadable Parquet row
+#: group (from the footer metadata), or the other records of a compressed member that fails
+#: its integrity check. Null = none, or unknown (the detail then says "unknown"), e.g. the
+#: rest of a truncated file. Every stage-time reject and every single-bad-line reject is null.
+#: So the records an input held are at least `documents + reject rows + sum(records_lost)`.
 REJECT_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -39,6 +46,7 @@ REJECT_SCHEMA = pa.schema(
         ("lang", pa.string()),
         ("kept_id", pa.string()),
         ("text", pa.large_string()),
+        ("records_lost", pa.int64()),
     ]
 )
 

@@ -1,8 +1,9 @@
 """Input readers: plan work units over files, stream each unit as Arrow batches of documents
 plus a table of read-time rejects (quarantine), so every input record is accounted for.
 
-    units = plan_units(["data/web", "extra/*.parquet"], ReadOptions(extra_fields=("url",)))
-    for docs, rejects in read_unit(units[0], opts): ...
+    plan = plan_inputs(["data/web", "extra/*.parquet"], opts, exclude=[run_dir])
+    plan.skipped  # files found but not read (unsupported, links out of the input...), logged
+    for docs, rejects in read_unit(plan.units[0], opts): ...
 """
 
 from __future__ import annotations
@@ -12,8 +13,23 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from babelmill.pipeline.io.readers.batching import doc_schema
-from babelmill.pipeline.io.readers.options import FORMATS, READ_REASONS, InputError, ReadOptions, WorkUnit
-from babelmill.pipeline.io.readers.planning import detect_format, plan_units
+from babelmill.pipeline.io.readers.options import (
+    FORMATS,
+    READ_REASONS,
+    SYMLINK_POLICIES,
+    InputError,
+    MissingInputError,
+    ReadOptions,
+    WorkUnit,
+)
+from babelmill.pipeline.io.readers.planning import (
+    SKIP_REASONS,
+    InputPlan,
+    SkippedInput,
+    detect_format,
+    plan_inputs,
+    plan_units,
+)
 
 
 def read_unit(unit: WorkUnit, opts: ReadOptions) -> Iterator[tuple[pa.RecordBatch, pa.Table]]:
@@ -37,11 +53,17 @@ def read_unit(unit: WorkUnit, opts: ReadOptions) -> Iterator[tuple[pa.RecordBatc
 __all__ = [
     "FORMATS",
     "READ_REASONS",
+    "SKIP_REASONS",
+    "SYMLINK_POLICIES",
     "InputError",
+    "InputPlan",
+    "MissingInputError",
     "ReadOptions",
+    "SkippedInput",
     "WorkUnit",
     "detect_format",
     "doc_schema",
+    "plan_inputs",
     "plan_units",
     "read_unit",
 ]

@@ -97,9 +97,10 @@ class BatchBuilder:
         doc_id: str | None = None,
         lang: str | None = None,
         where: dict | None = None,
+        records_lost: int | None = None,
     ) -> None:
         """Quarantine one record (or, strict, raise). `where` overrides the InputError location
-        (e.g. the single file of a text directory)."""
+        (e.g. the single file of a text directory); `records_lost`: see REJECT_SCHEMA."""
         if self.opts.strict:
             loc = (
                 where
@@ -117,6 +118,7 @@ class BatchBuilder:
                 "detail": detail,
                 "lang": lang,
                 "text": snippet(raw),
+                "records_lost": records_lost,
             }
         )
 

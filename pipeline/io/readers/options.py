@@ -6,8 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 FORMATS = ("jsonl", "parquet", "warc", "text")
+#: What to do with a symlink (file or directory) inside an input folder that resolves outside
+#: it: "refuse" (skip it, reported; an error when strict), "warn" (read it, with a warning),
+#: "follow" (read it). Links that stay inside the input folder are always fine.
+SYMLINK_POLICIES = ("refuse", "warn", "follow")
 HTML_EXTRACTORS = ("trafilatura",)
 
 #: Reject reasons a reader can emit (stage "read"), in report order.
@@ -39,6 +44,7 @@ class ReadOptions:
     split_bytes: int = 64 * _MIB
     strict: bool = False
     html_extractor: str = "trafilatura"
+    symlinks: Literal["refuse", "warn", "follow"] = "refuse"
 
     def __post_init__(self) -> None:
         # A list given by a caller would make the options unhashable and the columns order-unstable.
@@ -48,6 +54,10 @@ class ReadOptions:
         if self.html_extractor not in HTML_EXTRACTORS:
             raise ValueError(
                 f"unknown html_extractor {self.html_extractor!r} (known: {', '.join(HTML_EXTRACTORS)})"
+            )
+        if self.symlinks not in SYMLINK_POLICIES:
+            raise ValueError(
+                f"unknown symlinks policy {self.symlinks!r} (known: {', '.join(SYMLINK_POLICIES)})"
             )
         for name in ("batch_size", "max_doc_bytes", "split_bytes"):
             if getattr(self, name) <= 0:
@@ -70,6 +80,8 @@ class WorkUnit:
     end: int | None = None
     first_line: int = 1
     size: int = 0
+    #: text units: whether the directory listing includes symlinks resolving outside it
+    follow_links: bool = False
 
     def fingerprint(self) -> str:
         """Cheap and stable: size, mtime and hashes of the first and last MiB of the covered range
@@ -79,7 +91,7 @@ class WorkUnit:
             from babelmill.pipeline.io.readers.textdir import list_text_files
 
             root = os.path.abspath(self.path)
-            for p in list_text_files(root)[self.start : self.end]:
+            for p in list_text_files(root, self.follow_links)[self.start : self.end]:
                 st = p.stat()
                 h.update(f"|{os.path.relpath(p, root)}|{st.st_size}|{st.st_mtime_ns}".encode())
             return h.hexdigest()[:24]
@@ -116,3 +128,9 @@ class InputError(ValueError):
 
     def __reduce__(self):  # survive pickling across engine workers (Ray, Beam)
         return (type(self), (self.path, self.reason, self.detail, self.line, self.offset))
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """An input path that does not exist, or that holds nothing readable: an InputError (a
+    one-line message, no traceback, from the CLI) that callers catching FileNotFoundError
+    still catch."""

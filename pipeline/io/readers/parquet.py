@@ -1,8 +1,9 @@
 """Parquet, streamed in batches over the unit's row groups, reading only the needed columns.
 
 Text checks are vectorised (null, empty/whitespace, too large); only the rejected rows are
-touched in Python. A file whose footer is unreadable is one `corrupt_parquet` reject; a row
-group that fails to decode is one reject for the rows of it that were not read.
+touched in Python. A file whose footer is unreadable is one `corrupt_parquet` reject (rows
+lost: unknown); a row group that fails to decode is one reject for the rows of it that were
+not read, `records_lost` = those rows but the one the reject row stands for.
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def read_parquet(unit: WorkUnit, opts: ReadOptions) -> Iterator:
         md = pf.metadata
         schema = pf.schema_arrow
     except (pa.ArrowException, OSError) as e:
-        b.reject("corrupt_parquet", f"file unreadable (footer/metadata): {e}", 0)
+        b.reject(
+            "corrupt_parquet",
+            f"file unreadable (footer/metadata): {e}; how many rows it held: unknown",
+            0,
+        )
         yield b.flush()
         return
     tf, idf = opts.text_field, opts.id_field
@@ -72,10 +77,12 @@ def read_parquet(unit: WorkUnit, opts: ReadOptions) -> Iterator:
             try:  # only decoding is guarded: a bug in _convert must not pass for a corrupt file
                 batch = next(batches, None)
             except (pa.ArrowException, OSError) as e:
+                lost = n_rows - done  # from the footer: exact
                 b.reject(
                     "corrupt_parquet",
-                    f"row group {rg} unreadable from row {row0 + done} ({n_rows - done} of its {n_rows} rows lost): {e}",
+                    f"row group {rg} unreadable from row {row0 + done} ({lost} of its {n_rows} rows lost): {e}",
                     row0 + done,
+                    records_lost=lost - 1 if lost > 1 else None,
                 )
                 yield b.flush()
                 break

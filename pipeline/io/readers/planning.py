@@ -18,16 +18,17 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from babelmill.pipeline.io.readers.compression import is_compressed
-from babelmill.pipeline.io.readers.options import InputError, ReadOptions, WorkUnit
-from babelmill.pipeline.io.readers.textdir import is_text_file, list_text_files
+from babelmill.pipeline.io.readers.compression import COMPRESSED_SUFFIXES, is_compressed
+from babelmill.pipeline.io.readers.options import InputError, MissingInputError, ReadOptions, WorkUnit
+from babelmill.pipeline.io.readers.textdir import is_text_file, is_within, list_text_files
 
 log = logging.getLogger(__name__)
 
-_JSONL_EXT = tuple(b + c for b in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst", ".zstd"))
+_JSONL_EXT = tuple(b + c for b in (".jsonl", ".json", ".ndjson") for c in ("", *COMPRESSED_SUFFIXES))
 _EXT = [
     (_JSONL_EXT, "jsonl"),
     ((".parquet", ".pq"), "parquet"),
@@ -46,6 +47,38 @@ def detect_format(path: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class SkippedInput:
+    """A file (or directory link) found in an input that is not read, and why."""
+
+    path: str  # absolute path
+    reason: str  # short code, see SKIP_REASONS
+    detail: str  # human-readable sentence
+
+
+#: Reasons a found file is not read. All are logged; with `strict`, those in STRICT_SKIPS
+#: are an error instead. (Files inside an excluded directory, the run's own output, are not
+#: listed one by one: they are ours.)
+SKIP_REASONS = (
+    "unsupported_format",  # no reader for this file name
+    "text_beside_data",  # .txt files next to data files (a folder is either data or text)
+    "other_format",  # a data file of another format than the one the input was told to be
+    "symlink_outside_input",  # a symlink resolving outside the input folder (symlinks="refuse")
+    "broken_symlink",  # a symlink to nothing
+    "inside_run_dir",  # a symlink into an excluded (output) directory
+)
+STRICT_SKIPS = frozenset(
+    {"unsupported_format", "text_beside_data", "symlink_outside_input", "broken_symlink"}
+)
+_LOG_FIRST = 20
+
+
+@dataclass
+class InputPlan:
+    units: list[WorkUnit]
+    skipped: list[SkippedInput]
+
+
 @dataclass
 class _Input:
     path: str  # absolute
@@ -58,15 +91,27 @@ class _Input:
         return Path(self.path).name if rel == "." else Path(rel).as_posix()
 
 
-def plan_units(inputs: list[str], opts: ReadOptions) -> list[WorkUnit]:
+def plan_units(inputs: list[str], opts: ReadOptions, exclude: Sequence[str] = ()) -> list[WorkUnit]:
+    """The work units of `inputs` (see `plan_inputs`, which also says what was skipped)."""
+    return plan_inputs(inputs, opts, exclude).units
+
+
+def plan_inputs(inputs, opts: ReadOptions, exclude: Sequence[str] = ()) -> InputPlan:
+    """Work units over `inputs` (files, directories, glob patterns), and every found file that
+    will not be read (`skipped`, each logged as a warning; with `opts.strict`, most are an
+    InputError instead). Nothing under a directory of `exclude` (the run's own output) is
+    planned; an input inside one is an InputError."""
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
     if not inputs:
-        raise FileNotFoundError("no input given")
+        raise MissingInputError("<no input>", "input_not_found", "no input given")
+    planner = _Planner(opts, exclude)
     found: dict[str, _Input] = {}
     for inp in inputs:
-        for x in _expand(str(inp), opts.format):
+        for x in planner.expand(str(inp)):
             found.setdefault(os.path.realpath(x.path), x)  # the same file twice is read once
+    skipped = list({s.path: s for s in planner.skipped}.values())
+    _report(skipped, planner.excluded, opts)
     sources = _unique_sources(list(found.values()))
     units: list[WorkUnit] = []
     for x in found.values():
@@ -78,33 +123,229 @@ def plan_units(inputs: list[str], opts: ReadOptions) -> list[WorkUnit]:
         raise InputError(
             str(inputs), "duplicate_unit_id", f"inputs map to the same work unit id(s): {dup[:3]}"
         )
-    return units
+    return InputPlan(units, skipped)
+
+
+def _report(skipped: list[SkippedInput], excluded: dict[str, int], opts: ReadOptions) -> None:
+    for d, n in excluded.items():
+        log.info("%s: %d file(s) not read: this run's own output directory", d, n)
+    if opts.strict:
+        for s in skipped:
+            if s.reason in STRICT_SKIPS:
+                raise InputError(s.path, s.reason, f"{s.detail} (strict: every input file must be read)")
+    for s in skipped[:_LOG_FIRST]:
+        log.warning("input not read: %s: %s: %s", s.path, s.reason, s.detail)
+    if len(skipped) > _LOG_FIRST:
+        log.warning("... and %d more input file(s) not read", len(skipped) - _LOG_FIRST)
 
 
 # -- expansion -------------------------------------------------------------------------------
-def _expand(inp: str, fmt: str) -> list[_Input]:
-    if glob.has_magic(inp):
-        root = _glob_root(inp)
-        out: list[_Input] = []
-        for m in sorted(glob.glob(inp, recursive=True)):
-            if os.path.isdir(m):
-                out.extend(_from_dir(m, root, fmt))
-            elif os.path.isfile(m):
-                out.extend(_from_file(m, root, fmt, named=False))
+class _Planner:
+    def __init__(self, opts: ReadOptions, exclude: Sequence[str]):
+        self.opts = opts
+        self.fmt = opts.format
+        self.exclude = [os.path.realpath(e) for e in exclude]
+        self.skipped: list[SkippedInput] = []
+        self.excluded: dict[str, int] = {}  # excluded dir met -> files not planned under it
+
+    def skip(self, path: str, reason: str, detail: str) -> None:
+        self.skipped.append(SkippedInput(os.path.abspath(path), reason, detail))
+
+    def _excluded_dir(self, real: str) -> str | None:
+        return next((e for e in self.exclude if is_within(real, e)), None)
+
+    def _check_not_excluded(self, inp: str, real: str) -> None:
+        for e in self.exclude:
+            if is_within(real, e):
+                raise InputError(
+                    inp,
+                    "input_inside_output",
+                    f"this input is inside the run's output directory {e}: a run must not read its own output",
+                )
+
+    def expand(self, inp: str) -> list[_Input]:
+        if glob.has_magic(inp):
+            root = _glob_root(inp)
+            self._check_not_excluded(inp, os.path.realpath(root))
+            out: list[_Input] = []
+            n_skipped = len(self.skipped)
+            for m in sorted(glob.glob(inp, recursive=True)):
+                real = os.path.realpath(m)
+                if (e := self._excluded_dir(real)) is not None:
+                    if os.path.isfile(m):
+                        self.excluded[e] = self.excluded.get(e, 0) + 1
+                    continue
+                if not self._link_ok(m, real, root):
+                    continue
+                if os.path.isdir(m):
+                    out.extend(self.from_dir(m, root))
+                elif os.path.isfile(m):
+                    out.extend(self.from_file(m, root, named=False))
+            if not out:
+                raise MissingInputError(
+                    inp,
+                    "input_not_found",
+                    f"pattern matches no readable file ({_KNOWN}){self._why(n_skipped)}",
+                )
+            return out
+        if not os.path.lexists(inp):
+            raise MissingInputError(inp, "input_not_found", "no such file or directory")
+        if not os.path.exists(inp):
+            raise MissingInputError(inp, "input_not_found", f"broken symlink (to {os.readlink(inp)})")
+        self._check_not_excluded(inp, os.path.realpath(inp))
+        if os.path.isfile(inp):
+            return self.from_file(inp, os.path.dirname(os.path.abspath(inp)), named=True)
+        n_skipped = len(self.skipped)
+        out = self.from_dir(inp, os.path.abspath(inp))
         if not out:
-            raise FileNotFoundError(f"input pattern {inp!r} matches no readable file ({_KNOWN})")
+            raise MissingInputError(
+                inp, "input_not_found", f"directory holds no readable file ({_KNOWN}){self._why(n_skipped)}"
+            )
         return out
-    if not os.path.exists(inp):
-        raise FileNotFoundError(f"input not found: {inp}")
-    if os.path.isfile(inp):
-        return _from_file(inp, os.path.dirname(os.path.abspath(inp)), fmt, named=True)
-    out = _from_dir(inp, os.path.abspath(inp), fmt)
-    if not out:
-        raise FileNotFoundError(f"input directory {inp!r} holds no readable file ({_KNOWN})")
-    return out
+
+    def _why(self, n_skipped: int) -> str:
+        new = self.skipped[n_skipped:]
+        if not new:
+            return ""
+        names = ", ".join(Path(s.path).name for s in new[:5]) + (", ..." if len(new) > 5 else "")
+        return f"; {len(new)} file(s) not read: {names}"
+
+    def _link_ok(self, path: str, real: str, root: str) -> bool:
+        """Whether a found path (maybe reached through symlinks) may be read; reports it if not."""
+        root_real = os.path.realpath(root)
+        if is_within(real, root_real):
+            return True
+        if not os.path.exists(path):
+            self.skip(path, "broken_symlink", f"symlink to {os.readlink(path)}, which does not exist")
+            return False
+        what = "directory symlink" if os.path.isdir(path) else "symlink"
+        if self.opts.symlinks == "refuse":
+            self.skip(
+                path,
+                "symlink_outside_input",
+                f"{what} to {real}, outside the input folder {root_real}: not followed "
+                "(input.symlinks: warn or follow to read it)",
+            )
+            return False
+        if self.opts.symlinks == "warn":
+            log.warning("%s: %s to %s, outside the input folder %s: followed", path, what, real, root_real)
+        return True
+
+    def from_file(self, path: str, root: str, named: bool) -> list[_Input]:
+        fmt = self.fmt
+        name = os.path.basename(path)
+        detected = detect_format(path) or ("text" if is_text_file(name) else None)
+        if fmt == "auto":
+            if detected is None:
+                if named:
+                    raise InputError(
+                        path,
+                        "unknown_format",
+                        f"cannot tell the format from the file name; set the input format ({_KNOWN})",
+                    )
+                if not name.startswith((".", "_")):
+                    self.skip(path, "unsupported_format", _unsupported(name))
+                return []
+            fmt = detected
+        elif not named and detected not in (None, fmt):
+            self.skip(path, "other_format", f"a {detected} file; the input format is set to {fmt}")
+            return []  # a pattern also matched files of another format
+        return [_Input(os.path.abspath(path), os.path.abspath(root), fmt)]
+
+    def from_dir(self, d: str, root: str) -> list[_Input]:
+        fmt = self.fmt
+        d = os.path.abspath(d)
+        files = self.walk(d, root)
+        kinds = {f: detect_format(f) for f in files}
+        texts = [f for f in files if is_text_file(os.path.basename(f))]
+        data = [f for f in files if kinds[f] and (fmt == "auto" or kinds[f] == fmt)]
+        text_mode = fmt == "text" or (fmt == "auto" and not data and texts)
+        for f in files:
+            name = os.path.basename(f)
+            if f in data or (text_mode and f in texts):
+                continue
+            if kinds[f]:
+                self.skip(f, "other_format", f"a {kinds[f]} file; the input format is set to {fmt}")
+            elif f in texts:
+                self.skip(
+                    f,
+                    "text_beside_data",
+                    f"a text file next to {len(data)} data file(s): a folder is read as data files "
+                    "or, holding only .txt files, as one document per file",
+                )
+            else:
+                self.skip(f, "unsupported_format", _unsupported(name))
+        if text_mode:
+            if not texts:
+                return []
+            # The directory itself is the input; its name starts the ids ("notes/a.txt").
+            return [_Input(d, os.path.dirname(d) if d == root else root, "text")]
+        return [_Input(f, root, kinds[f] if fmt == "auto" else fmt) for f in data]
+
+    def walk(self, d: str, root: str) -> list[str]:
+        """Files below d; names starting with "." or "_" are bookkeeping (hidden files, _SUCCESS,
+        a balanced run's _counts/), skipped as Spark and Hive do. Symlinks resolving outside
+        `root` follow `symlinks` (os.walk itself never descends a directory symlink: links to
+        directories inside the root are not descended, their files being found where they are);
+        excluded directories are pruned."""
+        out: list[str] = []
+        seen: set[str] = set()
+        self._walk(d, os.path.realpath(root), out, seen)
+        return sorted(out)
+
+    def _walk(self, d: str, root_real: str, out: list[str], seen: set[str]) -> None:
+        real_d = os.path.realpath(d)
+        if real_d in seen:
+            return  # a link cycle
+        seen.add(real_d)
+        for cur, dirs, files in os.walk(d):
+            keep = []
+            for x in sorted(dirs):
+                if x.startswith((".", "_")):
+                    continue
+                p = os.path.join(cur, x)
+                real = os.path.realpath(p)
+                if (e := self._excluded_dir(real)) is not None:
+                    if not os.path.islink(p):
+                        self.excluded[e] = self.excluded.get(e, 0) + sum(len(fs) for _, _, fs in os.walk(p))
+                    else:
+                        self.skip(
+                            p, "inside_run_dir", f"directory symlink into this run's output directory {e}"
+                        )
+                    continue
+                if os.path.islink(p):
+                    if not is_within(real, root_real) and self._link_ok(p, real, root_real):
+                        self._walk(p, root_real, out, seen)  # os.walk would not descend it
+                    continue
+                keep.append(x)
+            dirs[:] = keep
+            for f in files:
+                if f.startswith((".", "_")):
+                    continue
+                p = os.path.join(cur, f)
+                real = os.path.realpath(p)
+                if (e := self._excluded_dir(real)) is not None:
+                    if os.path.islink(p):
+                        self.skip(p, "inside_run_dir", f"symlink into this run's output directory {e}")
+                    else:
+                        self.excluded[e] = self.excluded.get(e, 0) + 1
+                    continue
+                if os.path.islink(p) and not self._link_ok(p, real, root_real):
+                    continue
+                out.append(p)
 
 
-_KNOWN = ".jsonl/.json/.ndjson[.gz|.zst], .parquet, .warc/.wet[.gz], or a directory of .txt files"
+_KNOWN = (
+    ".jsonl/.json/.ndjson[.gz|.zst|.bz2|.xz], .parquet/.pq, .warc/.wet/.arc[.gz], "
+    "or a directory of .txt files"
+)
+
+
+def _unsupported(name: str) -> str:
+    low = name.lower()
+    if low.endswith((".warc", ".wet", ".arc")) or re.search(r"\.(warc|wet|arc)\.(bz2|xz|zst|zstd)$", low):
+        return "WARC/WET files are read plain or gzip-compressed only (warcio): recompress it as .gz"
+    return f"no reader for this file name (readable: {_KNOWN})"
 
 
 def _glob_root(pattern: str) -> str:
@@ -115,46 +356,6 @@ def _glob_root(pattern: str) -> str:
             break
         fixed.append(p)
     return os.path.abspath(os.path.join(*fixed) if fixed else ".")
-
-
-def _from_file(path: str, root: str, fmt: str, named: bool) -> list[_Input]:
-    detected = detect_format(path) or ("text" if is_text_file(os.path.basename(path)) else None)
-    if fmt == "auto":
-        if detected is None:
-            if named:
-                raise InputError(
-                    path, "unknown_format", "cannot tell the format from the file name; set the input format"
-                )
-            return []
-        fmt = detected
-    elif not named and detected not in (None, fmt):
-        return []  # a pattern also matched files of another format
-    return [_Input(os.path.abspath(path), os.path.abspath(root), fmt)]
-
-
-def _from_dir(d: str, root: str, fmt: str) -> list[_Input]:
-    d = os.path.abspath(d)
-    files = _walk(d)
-    data = [f for f in files if (k := detect_format(f)) and (fmt == "auto" or k == fmt)]
-    texts = [f for f in files if is_text_file(os.path.basename(f))]
-    if fmt == "text" or (fmt == "auto" and not data and texts):
-        if not texts:
-            return []
-        # The directory itself is the input; its name starts the ids ("notes/a.txt").
-        return [_Input(d, os.path.dirname(d) if d == root else root, "text")]
-    if texts and fmt == "auto":
-        log.warning("%s: %d .txt file(s) ignored next to %d data file(s)", d, len(texts), len(data))
-    return [_Input(f, root, detect_format(f) if fmt == "auto" else fmt) for f in data]
-
-
-def _walk(d: str) -> list[str]:
-    """Files below d; names starting with "." or "_" are bookkeeping (hidden files, _SUCCESS,
-    a balanced run's _counts/), skipped as Spark and Hive do."""
-    out = []
-    for cur, dirs, files in os.walk(d):
-        dirs[:] = sorted(x for x in dirs if not x.startswith((".", "_")))
-        out.extend(os.path.join(cur, f) for f in files if not f.startswith((".", "_")))
-    return sorted(out)
 
 
 def _unique_sources(inputs: list[_Input]) -> dict[str, str]:
@@ -187,14 +388,22 @@ def _safe_id(source: str) -> str:
 def _units_for(x: _Input, source: str, opts: ReadOptions) -> list[WorkUnit]:
     base = _safe_id(source)
     if x.fmt == "text":
-        files = list_text_files(x.path)
+        follow = opts.symlinks != "refuse"
+        files = list_text_files(x.path, follow)
         units, start, acc = [], 0, 0
         for i, f in enumerate(files):
             acc += f.stat().st_size
             if acc >= opts.split_bytes or i == len(files) - 1:
                 units.append(
                     WorkUnit(
-                        f"{base}-{len(units):05d}", x.path, source, "text", start=start, end=i + 1, size=acc
+                        f"{base}-{len(units):05d}",
+                        x.path,
+                        source,
+                        "text",
+                        start=start,
+                        end=i + 1,
+                        size=acc,
+                        follow_links=follow,
                     )
                 )
                 start, acc = i + 1, 0

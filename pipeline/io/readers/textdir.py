@@ -17,23 +17,38 @@ def is_text_file(name: str) -> bool:
     return name.lower().endswith(TEXT_SUFFIXES) and not name.startswith(".")
 
 
-def list_text_files(path: str | Path) -> list[Path]:
+def list_text_files(path: str | Path, follow_links: bool = False) -> list[Path]:
     """Text files under `path` (or `path` itself if it is a file), hidden entries skipped,
-    sorted by relative path so file indices are the same on every machine."""
+    sorted by relative path so file indices are the same on every machine.
+
+    Symlinked files resolving outside `path` are left out unless `follow_links` (the planner
+    reports them; directory symlinks are never descended, as os.walk does by default)."""
     root = Path(path)
     if root.is_file():
         return [root]
+    real = os.path.realpath(root)
     found = []
     for d, dirs, files in os.walk(root):
         dirs[:] = [x for x in dirs if not x.startswith(".")]
-        found.extend(Path(d, f) for f in files if is_text_file(f))
+        for f in files:
+            if not is_text_file(f):
+                continue
+            p = Path(d, f)
+            if not follow_links and p.is_symlink() and not is_within(os.path.realpath(p), real):
+                continue
+            found.append(p)
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def is_within(path: str, root: str) -> bool:
+    """Whether real path `path` is `root` or below it (both already resolved)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def read_textdir(unit: WorkUnit, opts: ReadOptions) -> Iterator:
     b = BatchBuilder(unit, opts, tag="f")
     root = Path(unit.path)
-    files = list_text_files(root)
+    files = list_text_files(root, unit.follow_links)
     end = len(files) if unit.end is None else min(unit.end, len(files))
     for i in range(unit.start, end):
         p = files[i]

@@ -175,13 +175,15 @@ def test_text_directory_detection(tmp_path):
 
 
 def test_inputs_that_match_nothing_fail_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="input not found: .*nope.jsonl"):
+    # InputError (a one-line CLI message) that is still a FileNotFoundError for old callers
+    with pytest.raises(InputError, match=r"nope\.jsonl: input_not_found: no such file") as ei:
         plan_units([str(tmp_path / "nope.jsonl")], ReadOptions())
+    assert isinstance(ei.value, FileNotFoundError)
     with pytest.raises(FileNotFoundError, match="matches no readable file"):
         plan_units([str(tmp_path / "*.parquet")], ReadOptions())
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.md").write_text("x")
-    with pytest.raises(FileNotFoundError, match="holds no readable file"):
+    with pytest.raises(FileNotFoundError, match=r"holds no readable file.*1 file\(s\) not read: notes\.md"):
         plan_units([str(tmp_path / "empty")], ReadOptions())
     (tmp_path / "x.bin").write_bytes(b"?")
     with pytest.raises(InputError, match=r"x\.bin: unknown_format"):
