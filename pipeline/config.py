@@ -32,6 +32,9 @@ class InputConfig(_Strict):
     batch_size: int = Field(1000, gt=0, description="documents per record batch handed to the stages")
     max_doc_bytes: int = Field(10_000_000, gt=0, description="larger documents are quarantined as doc_too_large")
     split_mb: float = Field(64.0, gt=0, description="plain JSONL/Parquet files above this size become several work units")
+    symlinks: Literal["refuse", "warn", "follow"] = Field(
+        "refuse", description="symlinks leading outside an input folder: refuse (not read; listed in the manifest's "
+        "inputs_skipped, an error with strict), warn (read, with a warning) or follow (read)")
 
     @field_validator("paths")
     @classmethod
@@ -115,16 +118,23 @@ def build_stages(cfg: PipelineConfig, source: str | Path = "<config>", root=None
     from babelmill.yamlconf import _line_of
 
     stages = []
+    seen: dict[str, int] = {}
     for i, sc in enumerate(cfg.stages):
+        line = _line_of(root, ("stages", i)) if root is not None else None
+        where = f"{source}:{line}" if line else str(source)
         try:
             cls = get_stage_class(sc.name)
+            # A stage's name keys its counts, its rejects' `stage` and its dedup/<stage>/ dir:
+            # the same stage twice would merge or overwrite them.
+            if cls.name in seen:
+                raise ConfigError(f"{where}: stages.{i} ({sc.name}): stage '{cls.name}' is already "
+                                  f"stages.{seen[cls.name]}; a stage may appear only once")
+            seen[cls.name] = i
             params = dict(sc.params)
             if cfg.languages and "registry" in cls.Params.model_fields and "registry" not in params:
                 params["registry"] = cfg.languages
             stages.append(cls(**params))
         except StageError as e:
-            line = _line_of(root, ("stages", i)) if root is not None else None
-            where = f"{source}:{line}" if line else str(source)
             raise ConfigError(f"{where}: stages.{i} ({sc.name}): {e}") from None
     return stages
 

@@ -51,7 +51,10 @@ def _kept_tokens(run_dir: Path, bal: Path, counter: str, registry) -> dict[str, 
         kept = _read_dir(run_dir / "output", ["lang", "text"])
         if kept is None or not kept.num_rows:
             return {}
-        langs = pc.fill_null(kept.column("lang"), "und").combine_chunks()
+        if "lang" in kept.column_names:
+            langs = pc.fill_null(kept.column("lang"), "und").combine_chunks()
+        else:  # a run without LID
+            langs = pa.array(["und"] * kept.num_rows, pa.string())
         counts = pa.table({"lang": langs, "n_tokens": count_tokens(kept.column("text").combine_chunks(), langs, counter, registry)})
     g = counts.group_by("lang").aggregate([("n_tokens", "sum")])
     return dict(zip(g.column("lang").to_pylist(), g.column("n_tokens_sum").to_pylist(), strict=True))
@@ -137,7 +140,10 @@ def build_datacard(run_dir: str | Path) -> tuple[dict, dict[str, bytes]]:
                    "tokens_kept": sum(v["tokens_kept"] for v in langs.values()),
                    "docs_sampled": balance["totals"]["docs_after"] if balance else None,
                    "tokens_sampled": balance["totals"]["tokens_after"] if balance else None,
-                   "accounting_balanced": c["balanced"]},
+                   "accounting_balanced": c["balanced"],
+                   # beside in = kept + dropped, not in it (manifests of older runs lack these)
+                   "records_lost": c.get("records_lost", 0),
+                   "inputs_skipped": manifest.get("inputs_skipped", {}).get("count", 0)},
         "reasons": reasons,
         "balance": None if balance is None else {
             "file": str(bal_dir / "balance.json"), "config": balance["config"],
@@ -163,6 +169,18 @@ def write_datacard(run_dir: str | Path, html_path: str | Path | None = None, jso
     out = run_dir / "report"
     html_path = Path(html_path) if html_path else out / "datacard.html"
     json_path = Path(json_path) if json_path else out / "datacard.json"
+    # Writing into the run directory: hold its lock, so a report never interleaves with a
+    # (re)run or balance of the same directory. A card written elsewhere only reads the run.
+    inside = (run_dir / "manifest.json").exists() and any(p.resolve().is_relative_to(run_dir.resolve()) for p in (html_path, json_path))
+    if not inside:
+        return _write(run_dir, html_path, json_path)
+    from babelmill.pipeline.runner.lock import run_dir_lock
+
+    with run_dir_lock(run_dir, what="report"):
+        return _write(run_dir, html_path, json_path)
+
+
+def _write(run_dir: Path, html_path: Path, json_path: Path) -> dict:
     card, figures = build_datacard(run_dir)
     for name, png in figures.items():
         atomic_write_bytes(html_path.parent / name, png)

@@ -62,17 +62,24 @@ def apply_unit(worker, unit) -> dict:
         rows = table.take(pa.array(pos[order]))
         m = mine.take(pa.array(order))
         n = rows.num_rows
-        rej = pa.Table.from_arrays([
-            rows.column("id").cast(pa.string()), rows.column("source"), rows.column("offset"),
-            m.column("stage"), m.column("reason"), m.column("detail"),
-            rows.column("lang") if "lang" in rows.column_names else pa.nulls(n, pa.string()),
-            m.column("kept_id"),
-            rows.column("text") if worker.cfg.output.rejects_keep_text else pa.nulls(n, pa.large_string()),
-        ], schema=REJECT_SCHEMA)
+        cols = {
+            "id": rows.column("id").cast(pa.string()), "source": rows.column("source"),
+            "offset": rows.column("offset"), "stage": m.column("stage"), "reason": m.column("reason"),
+            "detail": m.column("detail"),
+            "lang": rows.column("lang") if "lang" in rows.column_names else pa.nulls(n, pa.string()),
+            "kept_id": m.column("kept_id"),
+            "text": rows.column("text") if worker.cfg.output.rejects_keep_text else pa.nulls(n, pa.large_string()),
+        }
+        # by name, so a reject column added later (records_lost: null for dedup drops) needs no change here
+        rej = pa.Table.from_arrays([cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in REJECT_SCHEMA],
+                                   schema=REJECT_SCHEMA)
+        # a duplicate whose kept copy has the *same* id: the input reuses ids, and kept_id says nothing
+        same_id = int(pc.sum(pc.equal(cols["id"], cols["kept_id"]).cast(pa.int64())).as_py() or 0)
         for stage_name in set(m.column("stage").to_pylist()):
             counts.add_rejects(stage_name, rej.filter(pc.equal(rej.column("stage"), stage_name)))
     else:
         rej = REJECT_SCHEMA.empty_table()
+        same_id = 0
     kept = table.filter(pa.array(~dropped))
     kept_refs = refs[~dropped]
     size = np.ones(len(kept_refs), np.int32)
@@ -90,6 +97,7 @@ def apply_unit(worker, unit) -> dict:
     # final stats: the map phase's counts, minus what the global stages dropped
     counts.add_kept(kept)
     stats["kept"] = kept.num_rows
+    stats["duplicate_ids_kept_same_id"] = same_id
     stats["kept_by_lang"] = dict(sorted(counts.kept.items()))
     for (stage_name, reason, lang), n in sorted(counts.dropped.items()):
         stats["dropped"].append({"stage": stage_name, "reason": reason, "lang": lang, "n": n})

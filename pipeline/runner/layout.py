@@ -6,9 +6,11 @@ RUN_DIR/
   output/<unit>.parquet  kept documents, one shard per work unit
   rejects/<unit>.parquet dropped/quarantined documents with stage, reason, detail
   units/<unit>.json      per-unit counts; written last, so its presence marks the unit done
+  .lock                  flock'ed by the process using the directory (pid, host, since: a hint)
 
 With global stages (deduplication) the map phase writes to staged/ instead, the global phases
-write dedup/<stage>/ (shuffle partitions, drops.parquet, a _SUCCESS marker), and an apply
+write dedup/<stage>/ (shuffle partitions, drops.parquet, a _SUCCESS marker) and
+dedup/_inputs.json (the units and config they were computed over), and an apply
 phase turns each staged shard into output/ + rejects/<unit>-dedup.parquet + units/<unit>.json.
 """
 

@@ -1,5 +1,16 @@
 """The run manifest: what ran (config, package versions), on what (input fingerprints), and
 where every document went (counts per stage, reason and language, with in = kept + dropped).
+
+Reported beside that invariant, not in it:
+- `counts.records_lost`: records known to have been in unreadable parts of the input beyond
+  the reject rows that stand for them (e.g. the other rows of a corrupt Parquet row group);
+- `inputs_skipped`: files found in the inputs that were not read (count, and the first ones
+  with path, reason, detail);
+- `counts.duplicate_ids`: documents reusing an id already seen in the same work unit
+  (`within_units`, counted per unit from its id column: no per-document state on the driver),
+  and duplicates dropped in favour of a document with the same id (`kept_same_id`, found by
+  the dedup apply phase across units). Ids reused across units with different texts are not
+  counted: that would take a shuffle by id.
 """
 
 from __future__ import annotations
@@ -68,6 +79,14 @@ def aggregate(unit_stats: list[dict], stage_order: list[str] | None = None) -> d
         for st, n in s["stage_out"].items():
             by_stage[st]["out"] += n
     by_stage["read"]["out"] = docs_in - by_stage["read"]["dropped"]
+    # beside the invariant, not in it: records known to have been in unreadable parts of the
+    # input beyond the reject rows that stand for them (stats of older runs lack the key)
+    records_lost = sum(s.get("records_lost", 0) for s in unit_stats)
+    duplicate_ids = {
+        "within_units": sum(s.get("duplicate_ids", 0) for s in unit_stats),
+        "units_with_duplicates": sum(1 for s in unit_stats if s.get("duplicate_ids", 0)),
+        "kept_same_id": sum(s.get("duplicate_ids_kept_same_id", 0) for s in unit_stats),
+    }
     dropped = sum(v["dropped"] for v in by_stage.values())
     for v in by_lang.values():
         v["in"] = v["kept"] + v["dropped"]
@@ -76,6 +95,8 @@ def aggregate(unit_stats: list[dict], stage_order: list[str] | None = None) -> d
         "kept": kept,
         "dropped": dropped,
         "balanced": docs_in == kept + dropped,
+        "records_lost": records_lost,
+        "duplicate_ids": duplicate_ids,
         "by_stage": {k: {**v, "reasons": dict(sorted(v["reasons"].items()))} for k, v in by_stage.items()},
         "by_lang": {
             k: {"in": v["in"], "kept": v["kept"], "dropped": v["dropped"], "reasons": dict(sorted(v["reasons"].items()))}
@@ -94,7 +115,10 @@ def _workers(unit_stats: list[dict]) -> dict:
     return out
 
 
-def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions) -> dict:
+def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions,
+                   skipped=(), skipped_total=None) -> dict:
+    """`skipped`: inputs the planner left out ({path, reason, detail}), at most a capped number
+    of them; `skipped_total` how many there were in all."""
     return {
         "babelmill_manifest": 1,
         "name": cfg.name,
@@ -109,6 +133,10 @@ def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, star
              "size": u.size, "fingerprint": s["fingerprint"]}
             for u, s in zip(units, unit_stats, strict=True)
         ],
+        "inputs_skipped": {
+            "count": len(skipped) if skipped_total is None else skipped_total,
+            "listed": list(skipped),
+        },
         "units": {"total": len(units), "reused_from_earlier_run": resumed},
         "seconds": round(time.time() - started, 3),
         "workers": _workers(unit_stats),

@@ -5,10 +5,19 @@ Resumability: a unit is finished when its stats file exists (written after its o
 rejects shards were renamed into place). A rerun of the same config skips finished units and
 produces the same files as an uninterrupted run; a rerun with a different config, or over
 inputs that changed, refuses to mix results unless asked to start over (`overwrite=True`).
+That includes the global phases (deduplication): their decisions hold for the exact list of
+units (ids and input fingerprints, in order) and the config they were computed over, recorded
+in dedup/_inputs.json; a unit added to, removed from or changed in a run whose global phases
+have produced anything is refused, since reusing them would drop documents as "duplicates"
+of texts that are no longer there and keep duplicates of the new ones.
+
+One process at a time: a run holds RUN_DIR/.lock (see lock.py) from before it cleans
+temporary files until its manifest (and balance) is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -20,7 +29,7 @@ import yaml
 from babelmill.pipeline.config import ConfigError, PipelineConfig, build_stages
 from babelmill.pipeline.engines import get_engine
 from babelmill.pipeline.engines.progress import UnitProgress
-from babelmill.pipeline.io.readers import plan_units
+from babelmill.pipeline.io.readers import plan_inputs
 from babelmill.pipeline.io.writers import (
     atomic_write_bytes,
     atomic_write_json,
@@ -28,14 +37,45 @@ from babelmill.pipeline.io.writers import (
     clean_tmp_files,
 )
 from babelmill.pipeline.runner.layout import RunLayout
+from babelmill.pipeline.runner.lock import (
+    LOCK_NAME,
+    OutputDirError,
+    RunDirInUseError,
+    RunStateError,
+    check_output_dir,
+    run_dir_lock,
+)
 from babelmill.pipeline.runner.manifest import build_manifest
 from babelmill.pipeline.runner.worker import RunSpec, read_options
 
 log = logging.getLogger("babelmill.run")
 
+__all__ = ["OutputDirError", "RunDirInUseError", "RunStateError", "run_pipeline"]
 
-class RunStateError(RuntimeError):
-    """The run directory holds results that cannot be combined with this run."""
+#: what the global phases were computed over (see module docstring)
+GLOBAL_INPUTS = "_inputs.json"
+#: skipped inputs listed in the manifest (the count is always complete)
+MAX_SKIPPED_LISTED = 1000
+
+
+def _clear_run_dir(root: Path) -> None:
+    """--overwrite: delete the previous run, but not the lock file this run holds (deleting it
+    would let another process lock a new file next to ours)."""
+    for p in root.iterdir():
+        if p.name == LOCK_NAME:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _refuse_foreign_dir(layout: RunLayout) -> None:
+    """--overwrite deletes only our own run directories (checked before the lock file is made)."""
+    root = layout.root
+    if root.is_dir() and not layout.config.exists() and not layout.units_dir.is_dir():
+        if any(p.name != LOCK_NAME for p in root.iterdir()):
+            raise RunStateError(f"--overwrite: {root} is not a babelmill run directory; not deleting it")
 
 
 def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, overwrite: bool) -> None:
@@ -50,11 +90,11 @@ def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, o
                 "or choose another output directory"
             )
         if overwrite:  # start over, also when only the inputs changed
-            shutil.rmtree(layout.root)
-    elif overwrite and layout.root.exists() and any(layout.root.iterdir()):
+            _clear_run_dir(layout.root)
+    elif overwrite and layout.root.exists() and any(p.name != LOCK_NAME for p in layout.root.iterdir()):
         if not layout.units_dir.is_dir():  # never delete a folder that is not a run of ours
             raise RunStateError(f"--overwrite: {layout.root} is not a babelmill run directory; not deleting it")
-        shutil.rmtree(layout.root)
+        _clear_run_dir(layout.root)
     layout.root.mkdir(parents=True, exist_ok=True)
     for d in (layout.output_dir, layout.rejects_dir, layout.units_dir, layout.staged_dir):
         d.mkdir(exist_ok=True)
@@ -70,22 +110,68 @@ def _progress(quiet, directory, total, already, desc):
     return contextlib.nullcontext() if quiet else UnitProgress(directory, total, already, desc)
 
 
-def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool) -> None:
+def _global_inputs(units, fps: dict[str, str], fingerprint: str) -> dict:
+    """What the global phases' decisions depend on: the units in order, their input
+    fingerprints, and the config. `key` hashes all of it."""
+    doc = {"config_fingerprint": fingerprint, "units": [[u.unit_id, fps[u.unit_id]] for u in units]}
+    doc["key"] = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
+    return doc
+
+
+def _describe_change(old: dict, new: dict) -> str:
+    before, after = dict(old.get("units", [])), dict(new["units"])
+    added = [u for u in after if u not in before]
+    removed = [u for u in before if u not in after]
+    changed = [u for u in after if u in before and before[u] != after[u]]
+    parts = [f"{len(v)} unit(s) {what} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
+             for what, v in (("added", added), ("removed", removed), ("changed", changed)) if v]
+    if not parts and old.get("config_fingerprint") != new["config_fingerprint"]:
+        parts.append("the configuration changed")
+    return "; ".join(parts) or "the order of the units changed"
+
+
+def _check_global_inputs(layout: RunLayout, global_stages, inputs: dict) -> None:
+    """Refuse to reuse global-phase results (dedup/<stage>/_SUCCESS, drops, cluster sizes, and
+    the apply phase's units/<unit>.json made from them) over a different set of units."""
+    dedup = layout.root / "dedup"
+    derived = [layout.dedup_dir(st.name) / "_SUCCESS" for st in global_stages]
+    derived = [p for p in derived if p.exists()] + sorted(layout.units_dir.glob("*.json"))[:1]
+    if not derived:
+        return  # nothing computed from the old unit list yet: the global phases start afresh
+    path = dedup / GLOBAL_INPUTS
+    old = json.loads(path.read_text()) if path.exists() else None
+    if old is not None and old.get("key") == inputs["key"]:
+        return
+    what = _describe_change(old, inputs) if old is not None else "this run's global phases do not record their inputs"
+    raise RunStateError(
+        f"input changed since the deduplication of {layout.root} was computed: {what}; its duplicate "
+        "decisions hold only for the inputs they were made over. Pass --overwrite to start over, "
+        "or choose another output directory"
+    )
+
+
+def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool, inputs: dict) -> None:
     """Each global stage: shuffle key rows through the engine, reduce per partition, finalize
-    on the driver into drops.parquet; a _SUCCESS marker makes a finished phase skip on rerun."""
+    on the driver into drops.parquet; a _SUCCESS marker (naming the inputs key) makes a
+    finished phase skip on rerun over the same inputs."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from babelmill.pipeline.runner.apply import SIZES_FILE
     from babelmill.pipeline.stages.dedup import cluster_sizes
 
+    atomic_write_json(layout.root / "dedup" / GLOBAL_INPUTS, inputs)
     shards = {i: layout.staged(u.unit_id) for i, u in enumerate(units)}
     previous: list[str] = []
     all_drops = []
     for st in global_stages:
         d = layout.dedup_dir(st.name)
         drops_path = d / "drops.parquet"
-        if not (d / "_SUCCESS").exists():
+        success = d / "_SUCCESS"
+        if success.exists() and json.loads(success.read_text()).get("inputs_key") != inputs["key"]:
+            # _check_global_inputs refused this already; never reuse a phase of other inputs
+            raise RunStateError(f"{success} was computed over other inputs; pass --overwrite to start over")
+        if not success.exists():
             t0 = time.time()
             parts_dir = d / "parts"
             if parts_dir.exists():
@@ -98,7 +184,8 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
             drops = st.finalize(parts, shards)
             drops = drops.append_column("stage", pa.array([st.name] * drops.num_rows, pa.string()))
             atomic_write_parquet(drops_path, drops)
-            atomic_write_json(d / "_SUCCESS", {"drops": drops.num_rows, "seconds": round(time.time() - t0, 3)})
+            atomic_write_json(success, {"drops": drops.num_rows, "seconds": round(time.time() - t0, 3),
+                                        "inputs_key": inputs["key"]})
             if not quiet:
                 log.warning("%s: %d duplicates found in %.1f s", st.name, drops.num_rows, time.time() - t0)
         previous.append(str(drops_path))
@@ -108,23 +195,54 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
     atomic_write_parquet(layout.root / "dedup" / SIZES_FILE, table)
 
 
+def _preflight(stages) -> None:
+    """Driver-side checks that need a stage's resources (e.g. that the LID model can produce
+    every registry language), before any worker starts."""
+    for st in stages:
+        check = getattr(st, "preflight", None)
+        if check is not None:
+            check()
+
+
 def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool = False, quiet: bool = False) -> dict:
     started = time.time()
     engine_name = engine or cfg.engine.name
     fingerprint = cfg.fingerprint()
     layout = RunLayout(Path(cfg.output.dir), cfg.output.format)
     stages = build_stages(cfg)  # fail fast on the driver, before any worker starts
-    _prepare_run_dir(cfg, layout, fingerprint, overwrite)
-
-    units = plan_units(cfg.input.paths, read_options(cfg))
-    ids = [u.unit_id for u in units]
-    if len(set(ids)) != len(ids):
-        raise ConfigError("two inputs map to the same work unit id; rename or move one of them")
-
     global_stages = [st for st in stages if getattr(st, "is_global", False)]
     first_global = next((i for i, st in enumerate(stages) if getattr(st, "is_global", False)), len(stages))
     if any(not getattr(st, "is_global", False) for st in stages[first_global:]):
         raise ConfigError("global stages (dedup_exact, dedup_near) must come after all other stages")
+    _preflight(stages)
+    eng = get_engine(engine_name)(cfg.engine)  # engine settings are checked here too (Ray dashboard)
+    if overwrite:
+        _refuse_foreign_dir(layout)
+    check_output_dir(layout.root)
+    with run_dir_lock(layout.root):
+        return _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprint, overwrite, quiet, started)
+
+
+def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprint, overwrite, quiet, started) -> dict:
+    # plan first: a bad input fails before --overwrite deletes the previous run
+    plan = plan_inputs(cfg.input.paths, read_options(cfg), exclude=[layout.root])
+    units = plan.units
+    ids = [u.unit_id for u in units]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("two inputs map to the same work unit id; rename or move one of them")
+    _prepare_run_dir(cfg, layout, fingerprint, overwrite)
+
+    fps: dict[str, str] = {}
+
+    def fp(u) -> str:
+        if u.unit_id not in fps:
+            fps[u.unit_id] = u.fingerprint()
+        return fps[u.unit_id]
+
+    inputs = None
+    if global_stages:
+        inputs = _global_inputs(units, {u.unit_id: fp(u) for u in units}, fingerprint)
+        _check_global_inputs(layout, global_stages, inputs)
 
     def map_marker(u):
         return layout.staged_stats(u.unit_id) if global_stages else layout.unit_stats(u.unit_id)
@@ -134,7 +252,7 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
         marker = map_marker(u)
         if marker.exists():
             stats = json.loads(marker.read_text())
-            if stats.get("fingerprint") != u.fingerprint():
+            if stats.get("fingerprint") != fp(u):
                 raise RunStateError(
                     f"input {u.source} changed since unit {u.unit_id} was processed; pass --overwrite to start over"
                 )
@@ -149,13 +267,12 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
         log.warning("resuming: %d of %d work units already done in %s, skipping them", len(done), len(units), layout.root)
 
     spec = RunSpec(config=cfg.model_dump(mode="json"), run_dir=str(layout.root), config_fingerprint=fingerprint)
-    eng = get_engine(engine_name)(cfg.engine)
     desc = f"{cfg.name} [{engine_name}]"
     if pending:
         with _progress(quiet, marker_dir, len(units), len(done), desc):
             eng.run_units(spec, pending)
     if global_stages:
-        _run_global_phases(eng, layout, units, global_stages, quiet)
+        _run_global_phases(eng, layout, units, global_stages, quiet, inputs)
         index = {u.unit_id: i for i, u in enumerate(units)}
         apply_spec = RunSpec(config=spec.config, run_dir=spec.run_dir, config_fingerprint=fingerprint,
                              phase="apply", unit_index=index)
@@ -165,6 +282,7 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
                 eng.run_units(apply_spec, todo)
 
     unit_stats = [json.loads(layout.unit_stats(u.unit_id).read_text()) for u in units]
+    skipped = [{"path": str(s.path), "reason": s.reason, "detail": s.detail} for s in plan.skipped]
     manifest = build_manifest(
         cfg=cfg,
         fingerprint=fingerprint,
@@ -174,9 +292,12 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
         resumed=len(done),
         started=started,
         stage_descriptions=[s.describe() for s in stages],
+        skipped=skipped[:MAX_SKIPPED_LISTED],
+        skipped_total=len(skipped),
     )
     if not manifest["counts"]["balanced"]:
         raise RuntimeError(f"accounting mismatch in {layout.root}: {manifest['counts']}")
+    _warn_about(manifest)
     atomic_write_json(layout.manifest, manifest)
     if cfg.balance is not None:
         from babelmill.pipeline.balance.run import run_balance
@@ -185,3 +306,21 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
         # edited `balance:` section rebuilds it (with a warning) instead of refusing the run.
         run_balance(layout.root, cfg.balance, engine_name, cfg.engine, overwrite=True, quiet=quiet)
     return manifest
+
+
+def _warn_about(manifest: dict) -> None:
+    """Loud warnings for what the counts alone would not show (logged even when quiet)."""
+    c = manifest["counts"]
+    dup = c["duplicate_ids"]
+    if dup["within_units"] or dup["kept_same_id"]:
+        log.warning(
+            "duplicate document ids: %d document(s) reuse an id seen earlier in the same work unit; "
+            "%d duplicate(s) were dropped in favour of a document with the same id (kept_id says nothing "
+            "for them). Ids should be unique; set input.id_field: null to derive ids from file and line",
+            dup["within_units"], dup["kept_same_id"])
+    if c["records_lost"]:
+        log.warning("at least %d more record(s) were in unreadable parts of the input (not in docs_in; "
+                    "see records_lost in rejects/)", c["records_lost"])
+    if manifest["inputs_skipped"]["count"]:
+        log.warning("%d input(s) skipped (listed in the manifest under inputs_skipped)",
+                    manifest["inputs_skipped"]["count"])

@@ -39,3 +39,13 @@ def print_summary(manifest: dict, console: Console | None = None) -> None:
         f"{u['total']} work units, {u['reused_from_earlier_run']} reused from an earlier run; "
         f"engine {manifest['engine']}, {manifest['seconds']} s"
     )
+    # reported beside the invariant: these records never became documents or reject rows
+    if c.get("records_lost"):
+        console.print(f"at least {c['records_lost']} more records were in unreadable parts of the input (records_lost)")
+    skipped = manifest.get("inputs_skipped", {}).get("count", 0)
+    if skipped:
+        console.print(f"{skipped} input(s) skipped, listed in the manifest (inputs_skipped)")
+    dup = c.get("duplicate_ids") or {}
+    if dup.get("within_units") or dup.get("kept_same_id"):
+        console.print(f"duplicate ids: {dup.get('within_units', 0)} reused within a work unit, "
+                      f"{dup.get('kept_same_id', 0)} duplicates dropped for a document with the same id")

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from babelmill.pipeline.config import PipelineConfig, build_stages
 from babelmill.pipeline.core.chain import ChainCounts, apply_chain
@@ -56,6 +57,7 @@ def read_options(cfg: PipelineConfig) -> ReadOptions:
         max_doc_bytes=i.max_doc_bytes,
         split_bytes=int(i.split_mb * 2**20),
         strict=cfg.strict,
+        symlinks=i.symlinks,
     )
 
 
@@ -79,6 +81,22 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def duplicate_ids(id_columns: list) -> int:
+    """Documents of one unit whose id an earlier document of the same unit already had.
+
+    Ids should be unique: rejects name the surviving copy of a duplicate by `kept_id`, and
+    a reused id makes that (and any join back to the source) ambiguous. Counting within a
+    unit costs one pass over a column the worker already holds; across units it would need
+    a shuffle by id (see the manifest's `duplicate_ids` for what the dedup phase adds).
+    """
+    arrays = [c for c in id_columns if len(c)]
+    if not arrays:
+        return 0
+    col = pa.chunked_array(arrays)
+    valid = len(col) - col.null_count
+    return int(valid - pc.count_distinct(col, mode="only_valid").as_py())
 
 
 class UnitWorker:
@@ -120,6 +138,8 @@ class UnitWorker:
         t0 = time.perf_counter()
         counts = ChainCounts()
         docs_in = 0
+        records_lost = 0
+        ids: list = []  # the unit's document ids (Arrow arrays), to count ids used twice
         keep_text = self.cfg.output.rejects_keep_text
         out_path = self.layout.staged(unit.unit_id) if self.global_stages else self.layout.output(unit.unit_id)
         out_fmt = "parquet" if self.global_stages else self.cfg.output.format
@@ -136,6 +156,9 @@ class UnitWorker:
                 if read_rejects.num_rows:
                     counts.add_rejects("read", read_rejects)
                     rej.write(read_rejects)
+                    # only readers know of records beyond a reject row (stage rejects are null)
+                    records_lost += pc.sum(read_rejects.column("records_lost")).as_py() or 0
+                ids.append(docs.column("id"))
                 kept, rejects = apply_chain(self.stages, docs, counts, keep_text)
                 for r in rejects:
                     rej.write(r)
@@ -161,6 +184,8 @@ class UnitWorker:
             ],
             "stage_in": dict(counts.stage_in),
             "stage_out": dict(counts.stage_out),
+            "records_lost": int(records_lost),
+            "duplicate_ids": duplicate_ids(ids),
             "bytes": unit.size,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
             "worker_peak_rss_mb": peak_rss_mb(),
