@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -84,8 +85,14 @@ def cmd_balance(args) -> int:
         bal_cfg = load_model(BalanceConfig, args.config, data, root)
     if bal_cfg is None:
         bal_cfg = BalanceConfig()
-    report = run_balance(run_dir, bal_cfg, engine=args.engine or engine_cfg.name, engine_cfg=engine_cfg,
-                         overwrite=args.overwrite)
+    # balance writes under the run directory: hold its lock, as a run does (no-op for a
+    # directory that does not exist; run_balance then reports the missing run)
+    from babelmill.pipeline.runner.lock import run_dir_lock
+
+    lock = run_dir_lock(run_dir, what="balance") if run_dir.is_dir() else contextlib.nullcontext()
+    with lock:
+        report = run_balance(run_dir, bal_cfg, engine=args.engine or engine_cfg.name, engine_cfg=engine_cfg,
+                             overwrite=args.overwrite)
     print_balance(report)
     print(f"balance manifest: {run_dir / bal_cfg.output_subdir / 'balance.json'}")
     return 0
@@ -131,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     p.add_argument("--strict", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in OUTPUT.run/")
     _add_engine(p)
     p.set_defaults(func=cmd_langid, engine_default="local")
 
@@ -178,12 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from babelmill.pipeline.balance.run import BalanceStateError
     from babelmill.pipeline.config import ConfigError
+    from babelmill.pipeline.core.stage import StageError
     from babelmill.pipeline.io.readers import InputError
-    from babelmill.pipeline.runner.run import RunStateError
+    from babelmill.pipeline.runner.run import OutputDirError, RunStateError
 
+    # Errors that mean "fix your input, config or output directory": one line and exit code 2.
+    # FileNotFoundError: a missing input or run directory (the message names the path). Every
+    # other exception is a bug and keeps its traceback.
+    user_errors = (ConfigError, InputError, StageError, RunStateError, BalanceStateError, OutputDirError,
+                   FileNotFoundError)
     try:
         return args.func(args)
-    except (ConfigError, InputError, RunStateError, BalanceStateError) as e:
+    except user_errors as e:
         print(f"babelmill: error: {e}", file=sys.stderr)
         return 2
 

@@ -7,6 +7,7 @@ is kept next to the requested output (`OUT.run/`) with its manifest and rejects.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 from babelmill.pipeline.config import PipelineConfig
 from babelmill.pipeline.io.writers import ShardWriter
 from babelmill.pipeline.runner.layout import RunLayout
-from babelmill.pipeline.runner.run import run_pipeline
+from babelmill.pipeline.runner.run import OutputDirError, run_pipeline
 from babelmill.pipeline.runner.summary import print_summary
 
 LANGID_COLUMNS = ("id", "lang", "lang_score", "script", "top_langs")
@@ -49,7 +50,9 @@ def langid_command(args) -> int:
             "engine": {"name": args.engine or "ray"},
         }
     )
-    manifest = run_pipeline(cfg)
+    if out.is_dir():  # found now, not after the whole run when the file is written
+        raise OutputDirError(f"--output {out} is a directory; langid writes one Parquet file", errno.EISDIR, str(out))
+    manifest = run_pipeline(cfg, overwrite=args.overwrite)
     rows = _collect(RunLayout(Path(cfg.output.dir)), out, LANGID_COLUMNS)
     print_summary(manifest)
     print(f"wrote {rows} rows to {out}; rejects and manifest in {cfg.output.dir}")

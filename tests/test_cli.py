@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from babelmill.cli import main
 
@@ -54,3 +55,136 @@ def test_dedup_subcommand_contract(tmp_path, jsonl_writer):
     assert rej["b"]["reason"] == "dup_exact" and rej["b"]["kept_id"] == "a"
     assert rej["c"]["reason"] == "dup_near" and rej["c"]["kept_id"] == "a"
     assert dict(zip(kept.column("id").to_pylist(), kept.column("cluster_size").to_pylist(), strict=True)) == {"a": 3, "d": 1}
+
+
+# -- issue 12: every user error is one line and exit code 2 ------------------------------------
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("babelmill: error: "), err
+    return lines[0]
+
+
+def _cfg(tmp_path, doc, name="c.yaml"):
+    import yaml
+
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+def test_output_path_that_is_a_file(tmp_path, corpus, capsys):
+    f = tmp_path / "taken"
+    f.write_text("not a directory")
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(f)}, "engine": {"name": "local"}})
+    assert main(["run", str(cfg)]) == 2
+    assert f"output directory {f} exists and is not a directory" in _one_line_error(capsys)
+    assert main(["run", str(cfg), "--output", str(f / "sub")]) == 2  # its parent is a file
+    assert f"cannot create output directory {f / 'sub'}" in _one_line_error(capsys)
+    d = tmp_path / "a_dir"
+    d.mkdir()
+    assert main(["langid", "--input", str(corpus), "--output", str(d), "--engine", "local"]) == 2
+    assert f"--output {d} is a directory" in _one_line_error(capsys)
+
+
+def test_unwritable_output_dir(tmp_path, corpus, capsys, monkeypatch):
+    """Root ignores mode bits, so the probe write is made to fail as a read-only mount would."""
+    from babelmill.pipeline.runner import lock
+
+    def read_only(directory):
+        raise PermissionError(13, "Permission denied", str(directory / ".write-probe"))
+
+    monkeypatch.setattr(lock, "_probe_write", read_only)
+    out = tmp_path / "ro"
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(out)}, "engine": {"name": "local"}})
+    assert main(["run", str(cfg)]) == 2
+    assert f"output directory {out} is not writable: Permission denied" in _one_line_error(capsys)
+
+
+def test_read_only_output_dir_for_real(tmp_path, corpus, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("running as root: permission bits do not stop root (see test_unwritable_output_dir)")
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(out)}, "engine": {"name": "local"}})
+        assert main(["run", str(cfg)]) == 2
+        assert "is not writable" in _one_line_error(capsys)
+    finally:
+        out.chmod(0o755)
+
+
+def test_duplicated_stage_names_file_and_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("input: {paths: [x]}\noutput: {dir: o}\nstages:\n  - langid\n  - quality\n  - langid\n")
+    assert main(["run", str(cfg)]) == 2
+    line = _one_line_error(capsys)
+    assert f"{cfg}:6: stages.2 (langid): stage 'langid' is already stages.0" in line
+
+
+def test_missing_input(tmp_path, capsys):
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(tmp_path / "nope.jsonl")]}, "output": {"dir": str(tmp_path / "o")},
+                          "engine": {"name": "local"}})
+    assert main(["run", str(cfg)]) == 2
+    assert "nope.jsonl" in _one_line_error(capsys)
+
+
+def test_langid_accepts_the_overwrite_its_errors_suggest(tmp_path, corpus, capsys):
+    from babelmill.pipeline.stages.langid import default_model_path
+
+    out = tmp_path / "langs.parquet"
+    args = ["langid", "--input", str(corpus), "--output", str(out), "--engine", "local"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--model", default_model_path()]) == 2  # another config in OUT.run/
+    assert "pass --overwrite" in _one_line_error(capsys)
+    assert main([*args, "--model", default_model_path(), "--overwrite"]) == 0
+
+
+def test_ray_dashboard_without_its_packages(tmp_path, corpus, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("aiohttp") is not None:
+        pytest.skip("ray[default] is installed here")
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(tmp_path / "o")},
+                          "engine": {"name": "ray", "ray": {"dashboard": True}}})
+    assert main(["run", str(cfg)]) == 2
+    line = _one_line_error(capsys)
+    assert "engine.ray.dashboard: true needs Ray's dashboard packages" in line and "ray[default]" in line
+    assert "aiohttp" in line
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_unexpected_errors_keep_their_traceback(tmp_path, corpus, monkeypatch):
+    from babelmill.pipeline.runner import run
+
+    def bug(*a, **k):
+        raise RuntimeError("a bug, not a user error")
+
+    monkeypatch.setattr(run, "run_pipeline", bug)
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(tmp_path / "o")}})
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["run", str(cfg)])
+
+
+@pytest.mark.ray
+def test_strict_on_ray_reports_the_input_error_not_rays_wrapper(tmp_path, jsonl_writer, capfd, ray_session):
+    p = jsonl_writer(tmp_path / "x.jsonl", [{"id": "1", "text": "fine text here"}, '{"id": 2, "text": '])
+    rc = main(["langid", "--input", str(p), "--output", str(tmp_path / "o.parquet"), "--engine", "ray", "--strict"])
+    assert rc == 2
+    err = capfd.readouterr().err  # file-descriptor level: Ray's own log handlers included
+    assert "Traceback" not in err and "UserCodeException" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("babelmill: error: ")]
+    assert line == f"babelmill: error: {p}:2: bad_json: Expecting value: column 1"
+
+
+@pytest.mark.beam
+def test_strict_on_beam_reports_the_input_error(tmp_path, jsonl_writer, capsys):
+    p = jsonl_writer(tmp_path / "x.jsonl", [{"id": "1", "text": "fine text here"}, '{"id": 2, "text": '])
+    rc = main(["langid", "--input", str(p), "--output", str(tmp_path / "o.parquet"), "--engine", "beam", "--strict"])
+    assert rc == 2
+    assert _one_line_error(capsys) == f"babelmill: error: {p}:2: bad_json: Expecting value: column 1"

@@ -2,13 +2,15 @@
 
 DirectRunner by default (runs offline); any runner and its options pass through from the
 config (`engine.beam.runner`, `engine.beam.options`, e.g. `--flink_master=host:8081`). As on
-Ray, a distributed runner needs the run directory on a filesystem its workers share.
+Ray, a distributed runner needs the run directory on a filesystem its workers share. Bad
+input or config raised on a worker is re-raised as itself (see engines/errors.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+from babelmill.pipeline.engines.errors import unwrap_domain_errors
 from babelmill.pipeline.io.readers import WorkUnit
 from babelmill.pipeline.runner.worker import RunSpec, UnitWorker
 
@@ -52,7 +54,7 @@ class BeamEngine:
         if not units:
             return
         UnitDoFn = _do_fn_class()
-        with beam.Pipeline(options=self.pipeline_options()) as p:
+        with unwrap_domain_errors(), beam.Pipeline(options=self.pipeline_options()) as p:
             _ = (
                 p
                 | "units" >> beam.Create([asdict(u) for u in units])
@@ -67,7 +69,7 @@ class BeamEngine:
 
         if not tasks:
             return
-        with beam.Pipeline(options=self.pipeline_options()) as p:
+        with unwrap_domain_errors(), beam.Pipeline(options=self.pipeline_options()) as p:
             _ = p | "tasks" >> beam.Create(tasks) | "spread" >> beam.Reshuffle() | "run" >> beam.Map(fn)
 
     def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
@@ -87,7 +89,7 @@ class BeamEngine:
             part, tables = kv
             return reduce_task(stage, out_dir, part, pa.concat_tables(list(tables)))
 
-        with beam.Pipeline(options=self.pipeline_options()) as p:
+        with unwrap_domain_errors(), beam.Pipeline(options=self.pipeline_options()) as p:
             _ = (
                 p
                 | "shards" >> beam.Create(tasks)

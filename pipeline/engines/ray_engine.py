@@ -2,40 +2,148 @@
 pool of UnitWorkers (stages set up once per actor, e.g. the LID model loaded once).
 
 Without an address (config `engine.ray.address` or $RAY_ADDRESS) a local Ray is started with
-its dashboard off and, if enabled, bound to loopback; with one, the job runs on that cluster.
+its dashboard off and every process bound to loopback; with one, the job runs on that cluster.
 On a cluster, the run directory must be on a filesystem every node sees (NFS, Lustre, ...).
+
+A local Ray started here is shut down when the process exits and on SIGTERM/SIGINT, so no
+Ray process outlives the run (a cluster the user connected to is never shut down). Errors a
+worker raises for bad input or config (InputError, ConfigError, ...) are re-raised as
+themselves, not inside Ray's wrappers, so they reach the CLI as one line.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import importlib.util
+import logging
 import os
+import pickle
+import signal
+import threading
 from dataclasses import asdict
 
 import pyarrow as pa
 
+from babelmill.pipeline.config import ConfigError
+from babelmill.pipeline.engines.errors import DOMAIN_ERRORS, unwrap_domain_errors
 from babelmill.pipeline.io.readers import WorkUnit
 from babelmill.pipeline.runner.worker import RunSpec, UnitWorker
+
+log = logging.getLogger("babelmill.ray")
+
+#: top-level modules Ray's dashboard imports (ray/dashboard/optional_deps.py, Ray 2.60):
+#: `pip install ray[default]` brings them, `ray[data]` does not
+DASHBOARD_MODULES = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "opentelemetry", "prometheus_client")
+
+_started_here = False  # this process started (and so owns) the local Ray
+_handlers_installed = False
+
+
+def missing_dashboard_packages() -> list[str]:
+    return [m for m in DASHBOARD_MODULES if importlib.util.find_spec(m) is None]
+
+
+def check_dashboard(cfg) -> None:
+    """engine.ray.dashboard: true needs packages that `ray[data]` does not install; say so
+    before Ray starts (Ray itself fails with "Cannot include dashboard with missing packages")."""
+    if cfg is None or not cfg.dashboard or cfg.address or os.environ.get("RAY_ADDRESS"):
+        return
+    missing = missing_dashboard_packages()
+    if missing:
+        raise ConfigError(
+            f"engine.ray.dashboard: true needs Ray's dashboard packages, missing here: {', '.join(missing)}; "
+            "install them with `pip install 'ray[default]'` (the same version as ray), or set "
+            "engine.ray.dashboard: false"
+        )
+
+
+def _shutdown_local_ray() -> None:
+    global _started_here
+    if not _started_here:
+        return
+    _started_here = False
+    import ray
+
+    try:
+        ray.shutdown()
+    except Exception:  # never mask the exit or signal that brought us here
+        log.exception("ray.shutdown() failed")
+
+
+def _install_shutdown_handlers() -> None:
+    """atexit + SIGTERM/SIGINT: shut the local Ray down, then let the signal do what it did
+    before (Ray's handler exits, Python's raises KeyboardInterrupt, the default kills)."""
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    atexit.register(_shutdown_local_ray)
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum, frame, previous=previous):
+            _shutdown_local_ray()
+            signal.signal(signum, previous)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)  # die of the signal, as without this handler
+
+        signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _loopback_only():
+    """Ray resolves a node IP of 127.0.0.1 to the host's external address on Linux (so that
+    other nodes could join), which binds GCS, raylet and agents to the external interface.
+    A local Ray has no other nodes: for ray.init only, make Ray treat this as a single-machine
+    install, where it keeps loopback (its own setting for macOS and Windows)."""
+    import ray._private.ray_constants as ray_constants
+
+    old = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old
 
 
 def ensure_ray(cfg=None) -> None:
     """Connect to (or start) Ray once per process; an existing session is reused."""
+    global _started_here
     import ray
 
     if ray.is_initialized():
+        _configure_data_context()
         return
     address = (cfg.address if cfg else None) or os.environ.get("RAY_ADDRESS")
     kwargs = {"log_to_driver": False, "configure_logging": False}
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(
-            num_cpus=cfg.num_cpus if cfg else None,
-            include_dashboard=bool(cfg.dashboard) if cfg else False,
-            dashboard_host=cfg.dashboard_host if cfg else "127.0.0.1",
-            _node_ip_address="127.0.0.1",
-            **kwargs,
-        )
-    ray.data.DataContext.get_current().enable_progress_bars = False
+        check_dashboard(cfg)
+        with _loopback_only():
+            ray.init(
+                num_cpus=cfg.num_cpus if cfg else None,
+                include_dashboard=bool(cfg.dashboard) if cfg else False,
+                dashboard_host=cfg.dashboard_host if cfg else "127.0.0.1",
+                _node_ip_address="127.0.0.1",
+                **kwargs,
+            )
+        _started_here = True
+        _install_shutdown_handlers()
+    _configure_data_context()
+
+
+def _configure_data_context() -> None:
+    """Ray Data settings of every dataset we build (the context travels with the dataset)."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
 
 
 class _RayUnitWorker:
@@ -46,8 +154,20 @@ class _RayUnitWorker:
         self.worker.setup()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        done = [self.worker.process(WorkUnit(**u))["unit_id"] for u in batch.column("unit").to_pylist()]
-        return pa.table({"unit_id": done})
+        # Ray Data wraps a UDF's exception in a UserCodeException whose cause does not survive
+        # the trip to the driver (and logs a traceback on the way), so bad input or config
+        # travels back as data, the driver raising it as itself. Other exceptions are bugs:
+        # Ray's full report is what one wants for them.
+        done, errors = [], []
+        for u in batch.column("unit").to_pylist():
+            try:
+                done.append(self.worker.process(WorkUnit(**u))["unit_id"])
+                errors.append(None)
+            except DOMAIN_ERRORS as e:
+                done.append(u["unit_id"])
+                errors.append(pickle.dumps(e))
+                break
+        return pa.table({"unit_id": pa.array(done, pa.string()), "error": pa.array(errors, pa.binary())})
 
 
 class RayEngine:
@@ -55,6 +175,7 @@ class RayEngine:
 
     def __init__(self, engine_cfg=None):
         self.cfg = engine_cfg.ray if engine_cfg is not None else None
+        check_dashboard(self.cfg)  # before the run touches its directory
 
     def run_units(self, spec: RunSpec, units: list[WorkUnit]) -> None:
         import ray
@@ -73,7 +194,12 @@ class RayEngine:
             concurrency=concurrency,
             num_cpus=1,
         )
-        finished = {r["unit_id"] for r in out.iter_rows()}
+        finished = set()
+        with unwrap_domain_errors():
+            for r in out.iter_rows():
+                if r["error"] is not None:  # from _RayUnitWorker: our own exception, pickled by us
+                    raise pickle.loads(r["error"])  # noqa: S301
+                finished.add(r["unit_id"])
         missing = {u.unit_id for u in units} - finished
         if missing:
             raise RuntimeError(f"Ray finished without processing units: {sorted(missing)[:5]}")
@@ -86,7 +212,8 @@ class RayEngine:
         ensure_ray(self.cfg)
         if tasks:
             remote = ray.remote(num_cpus=1)(fn)
-            ray.get([remote.remote(t) for t in tasks])
+            with unwrap_domain_errors():
+                ray.get([remote.remote(t) for t in tasks])
 
     def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
         """Key rows from every staged shard, grouped by partition with Ray Data's groupby (a
@@ -113,4 +240,5 @@ class RayEngine:
         ds = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
         keys = ds.map_batches(mapper, batch_size=1, batch_format="pyarrow")
         done = keys.groupby("part").map_groups(reducer, batch_format="pyarrow")
-        done.materialize()
+        with unwrap_domain_errors():
+            done.materialize()

@@ -21,6 +21,7 @@ candidate fits the text's script).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -34,6 +35,8 @@ from pydantic import Field
 from babelmill.languages import LanguageRegistry, load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage, with_drops
 from babelmill.scripts import SCRIPT_ID, dominant_from_counts, script_counts
+
+log = logging.getLogger("babelmill.langid")
 
 TOP_LANGS_TYPE = pa.list_(pa.struct([("lang", pa.string()), ("score", pa.float32())]))
 _WORD = re.compile(r"\w+")
@@ -85,6 +88,7 @@ class LangIdParams(StageParams):
     keep_given: bool = Field(False, description="a non-null `lang` already in the batch wins over the prediction")
     default_threshold: float | None = Field(None, description="override the registry's default LID threshold")
     wordfreq_words: int = Field(40, description="words scored by wordfreq when resolving confusable groups")
+    strict: bool = Field(False, description="a registry language the model has no label for is an error (default: a warning)")
 
 
 @register_stage
@@ -107,6 +111,31 @@ class LangIdStage(Stage):
         self.reg: LanguageRegistry = load_registry(p.registry)
         self._label_code: dict[str, str] = {}
         self._fast: dict = {}
+
+    def preflight(self) -> None:
+        """Run by the runner on the driver before any worker starts: every registry language
+        must be reachable from at least one of the loaded model's labels, otherwise all its
+        documents silently become `lang_other`. A warning naming each such language and its
+        missing labels, or a ConfigError with `strict`."""
+        from babelmill.yamlconf import ConfigError
+
+        was_ready = self._ready
+        self.ensure_setup()
+        model_labels = self.model.get_labels()
+        missing = unreachable_languages(self.reg, model_labels)
+        if not was_ready:  # the driver does not process documents: free the model again
+            del self.model
+            self._ready = False
+        if not missing:
+            return
+        model = self.params.model_path or "lid.176.ftz"
+        listed = "; ".join(f"{code} ({name}): label(s) {', '.join(labels)}" for code, name, labels in missing)
+        msg = (f"langid: the LID model {model} ({len(model_labels)} labels) cannot produce "
+               f"{len(missing)} language(s) of the registry {self.reg.path}: {listed} — all their "
+               "documents would become lang_other; fix lid_labels or use a model that has them")
+        if self.params.strict:
+            raise ConfigError(msg)
+        log.warning(msg)
 
     # -- helpers ---------------------------------------------------------------------------------
     def code_of(self, label: str) -> str:
@@ -248,6 +277,13 @@ class LangIdStage(Stage):
         if p.drop:
             out = with_drops(out, pa.array(reasons, pa.string()), pa.array(details, pa.string()))
         return out
+
+
+def unreachable_languages(reg: LanguageRegistry, model_labels: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(code, name, lid_labels) of registry languages that none of `model_labels` maps to,
+    through the same lookup as prediction (lid.176 `__label__ms`, GlotLID `zsm_Latn`)."""
+    reached = {reg.by_lid_label(lab) for lab in model_labels}
+    return [(c, reg.get(c).name, list(reg.get(c).lid_labels)) for c in reg.codes if c not in reached]
 
 
 def _top_langs_array(labels: list[list[str]], probs: list) -> pa.Array:

@@ -82,3 +82,48 @@ def test_bad_params_named():
 
     with pytest.raises(StageError, match="langid.*bogus: unknown parameter"):
         LangIdStage(bogus=1)
+
+
+def _registry_with_unknown_label(tmp_path):
+    """The default registry plus a language whose only label lid.176 does not have."""
+    import yaml
+
+    from babelmill.languages import DEFAULT_PATH
+
+    doc = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    doc["languages"].append({"code": "xx", "iso639_3": "xxq", "name": "Testish", "scripts": ["Latn"],
+                             "lid_labels": ["xx", "xx_Latn"]})
+    p = tmp_path / "languages.yaml"
+    p.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def test_registry_language_the_model_cannot_produce_is_named(tmp_path, caplog):
+    from babelmill.yamlconf import ConfigError
+
+    reg = _registry_with_unknown_label(tmp_path)
+    with caplog.at_level("WARNING", logger="babelmill.langid"):
+        LangIdStage(registry=str(reg)).preflight()
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "cannot produce 1 language(s)" in msg and "xx (Testish): label(s) xx, xx_Latn" in msg
+    assert "lang_other" in msg
+    with pytest.raises(ConfigError, match=r"xx \(Testish\): label\(s\) xx, xx_Latn"):
+        LangIdStage(registry=str(reg), strict=True).preflight()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="babelmill.langid"):
+        LangIdStage().preflight()  # the shipped registry: every language reachable, no warning
+    assert not caplog.records
+
+
+def test_run_checks_lid_labels_on_the_driver_before_any_unit(tmp_path, corpus):
+    from babelmill.pipeline.config import PipelineConfig
+    from babelmill.pipeline.runner.run import run_pipeline
+    from babelmill.yamlconf import ConfigError
+
+    cfg = PipelineConfig.model_validate({
+        "languages": str(_registry_with_unknown_label(tmp_path)), "input": {"paths": [str(corpus)]},
+        "output": {"dir": str(tmp_path / "run")}, "engine": {"name": "local"},
+        "stages": [{"name": "langid", "params": {"strict": True}}]})
+    with pytest.raises(ConfigError, match="Testish"):
+        run_pipeline(cfg, quiet=True)
+    assert not (tmp_path / "run").exists()  # refused before the run directory was touched
