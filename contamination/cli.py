@@ -4,7 +4,8 @@
                     [--corpus DIR_OR_FILE ...] [--seed S]
 
 PATH is a local Hugging Face model dir or a megatron-core checkpoint dir (detected by
-`is_megatron_checkpoint`). Exit code 0 when the audit ran (whatever the verdicts), 2 on bad input;
+`is_megatron_checkpoint`). Exit code 0 when the audit ran (whatever the verdicts), 2 on bad input
+(including a corrupt checkpoint, or one refused because loading it could run code);
 `--fail-on-contamination` makes a contaminated verdict exit 1, for CI gates.
 """
 
@@ -39,6 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on-contamination", action="store_true")
 
 
+def _checkpoint_errors() -> tuple[type, ...]:
+    """babelmill.pretrain's CheckpointError (corrupt / unsafe / unloadable megatron checkpoint) when
+    pretrain was imported - only a megatron model loads it, and importing it here would pull in
+    torch for every audit."""
+    mod = sys.modules.get("babelmill.pretrain.checkpoint")
+    return (mod.CheckpointError,) if mod is not None else ()
+
+
 def cmd_audit(args) -> int:
     from babelmill.contamination.audit import run_audit
     from babelmill.contamination.items import BenchmarkError
@@ -50,8 +59,10 @@ def cmd_audit(args) -> int:
                         languages=args.languages.split(",") if args.languages else None,
                         generalized_dir=args.generalized_dir, benchmark_lang=args.benchmark_lang,
                         skip_bad=args.skip_bad_items, progress=sys.stderr.isatty())
-    except (BenchmarkError, FileNotFoundError, ValueError) as e:
-        print(f"audit: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - bad input is one line and exit 2; anything else re-raised
+        if not isinstance(e, (BenchmarkError, FileNotFoundError, ValueError, *_checkpoint_errors())):
+            raise
+        print("audit: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
         return 2
     for name, b in res["benchmarks"].items():
         for lang, r in sorted(b["languages"].items()):

@@ -10,10 +10,19 @@ Layout of a save directory:
         manifest.json        size (+ sha256) of every file above; written last
     iter_0000300.partial/    a save in progress (or interrupted): never loaded, removed later
 
+    iter_0000100.corrupt/    a checkpoint that failed to verify or load, set aside (see below)
+
 A save writes into `iter_N.partial/`, then rank 0 writes the manifest, renames the directory to
 `iter_N/` and only then points `latest` at it. Loading verifies the manifest; a checkpoint that
 fails (truncated or altered file, unreadable shard) is reported by name and the previous
 complete one is used instead.
+
+A checkpoint that cannot be loaded is renamed `iter_N.corrupt` once the run has moved on (it
+resumed from an older one, or `--restart` started over): it is then no candidate for resume,
+does not count towards keep-last-K (a higher-numbered broken checkpoint would otherwise evict
+every new one) and is kept, not deleted, for inspection. A run that finds checkpoints but can
+load none stops with an error naming them (nothing renamed) unless asked to restart. A
+checkpoint refused as unsafe (see safe_load) always stops the run.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ log = logging.getLogger(__name__)
 LATEST = "latest"
 MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer_state.json"
+CORRUPT_SUFFIX = ".corrupt"
 _ITER_RE = re.compile(r"^iter_(\d{7,})$")
 
 
@@ -42,8 +52,29 @@ class CheckpointError(RuntimeError):
     pass
 
 
+class NoLoadableCheckpointError(CheckpointError):
+    """--save holds checkpoints but none of them can be loaded (and no restart was asked for)."""
+
+
 def iter_name(iteration: int) -> str:
     return f"iter_{iteration:07d}"
+
+
+def iteration_of(ckpt: Path) -> int:
+    return int(_ITER_RE.match(Path(ckpt).name).group(1))
+
+
+def set_aside(ckpt: Path) -> Path | None:
+    """Rename a checkpoint that cannot be loaded to `iter_N.corrupt` (`.corrupt.2`, ... if taken)."""
+    if not ckpt.is_dir():
+        return None
+    dst = ckpt.with_name(ckpt.name + CORRUPT_SUFFIX)
+    n = 1
+    while dst.exists():
+        n += 1
+        dst = ckpt.with_name(f"{ckpt.name}{CORRUPT_SUFFIX}.{n}")
+    os.replace(ckpt, dst)
+    return dst
 
 
 def _rank() -> int:
@@ -228,6 +259,8 @@ class CheckpointManager:
         self.async_save = async_save
         self._queue = None
         self.last_saved_iteration: int | None = None
+        self.set_aside_dirs: list[Path] = []  # set by load()
+        self.restarted = False  # load() found checkpoints, loaded none, and was told to restart
 
     # -- save
     def save(self, iteration: int, model_chunks: list, optimizer, trainer_state: dict,
@@ -280,12 +313,24 @@ class CheckpointManager:
         _atomic_write_text(partial / MANIFEST, json.dumps({"files": files}, indent=1))
         os.replace(partial, final)
         _atomic_write_text(self.save_dir / LATEST, final.name + "\n")
-        self._prune()
+        self._prune(final)
         log.info("saved checkpoint %s", final)
 
-    def _prune(self) -> None:
-        for old in complete_checkpoints(self.save_dir)[self.keep_last:]:
-            shutil.rmtree(old, ignore_errors=True)
+    def _prune(self, saved: Path) -> None:
+        """Keep the newest `keep_last` checkpoints that verify (sizes), counting down from the one
+        just saved; delete what is older than the oldest of them.
+
+        Checkpoints that fail verification do not count, so a broken checkpoint can never push
+        a good one out; ones numbered above `saved` (not candidates while `latest` names
+        `saved`) are left alone, so the new checkpoint is never deleted because of them."""
+        it = iteration_of(saved)
+        older = [p for p in complete_checkpoints(self.save_dir) if iteration_of(p) <= it]
+        good = [p for p in older if verify(p, deep=False) is None][:self.keep_last]
+        if good:
+            floor = iteration_of(good[-1])
+            for old in older:
+                if iteration_of(old) < floor:
+                    shutil.rmtree(old, ignore_errors=True)
         for p in self.save_dir.glob("iter_*.partial"):
             if self._queue is None or not self._queue.get_num_unfinalized_calls():
                 shutil.rmtree(p, ignore_errors=True)
@@ -306,53 +351,112 @@ class CheckpointManager:
             self._queue = None
 
     # -- load
-    def load(self, model_chunks: list, optimizer, report=print) -> tuple[Path, dict] | None:
+    def load(self, model_chunks: list, optimizer, report=print,
+             restart: bool = False) -> tuple[Path, dict] | None:
         """Restore the newest valid checkpoint into model/optimizer and this rank's RNG.
 
-        Returns (checkpoint dir, trainer_state) or None when there is nothing to resume from.
+        Returns (checkpoint dir, trainer_state), or None when there is nothing to resume from
+        (no checkpoint, or none loadable and `restart`; `self.set_aside_dirs` then lists those).
+        Raises NoLoadableCheckpointError when checkpoints exist but none loads (unless
+        `restart`) and UnsafeCheckpointError when one is refused as unsafe.
         All ranks agree on the checkpoint: rank 0 chooses and broadcasts it.
         """
-        from megatron.core import dist_checkpointing
+        from .safe_load import UnsafeCheckpointError
 
         skip: set[str] = set()
+        rejected: dict[str, str] = {}  # checkpoint path -> why it cannot be used
+        self.set_aside_dirs: list[Path] = []
+        self.restarted = False
         while True:
             choice = [None]
             if _rank() == 0:
                 for ckpt in candidates(self.save_dir):
                     if ckpt.name in skip:
                         continue
-                    choice[0] = self._first_valid_from(ckpt, skip, report)
+                    choice[0] = self._first_valid_from(ckpt, skip, report, rejected)
                     break
             if torch.distributed.is_initialized():
                 torch.distributed.broadcast_object_list(choice, src=0)
             if choice[0] is None:
-                return None
+                return self._nothing_loadable(rejected, restart, report)
             ckpt = Path(choice[0])
-            err = None
+            err, code = None, 0
             try:
-                sd = _sharded_state_dict(model_chunks, optimizer, is_loading=True)
-                state = dist_checkpointing.load(sd, str(ckpt))
-            except Exception as e:  # noqa: BLE001 - any unreadable shard means: use an older one
-                err, state = f"{type(e).__name__}: {e}", None
-            failed = torch.tensor([1 if err else 0])
+                self._load_into(ckpt, model_chunks, optimizer)
+            except UnsafeCheckpointError as e:  # never a fallback: stop the run
+                err, code = str(e), 2
+            except (Exception, _checkpoint_exception()) as e:  # noqa: BLE001 - unreadable: an older one
+                err, code = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}", 1
+            failed = torch.tensor([code])
             if torch.distributed.is_initialized():
-                torch.distributed.all_reduce(failed)
+                torch.distributed.all_reduce(failed, op=torch.distributed.ReduceOp.MAX)
+            if failed.item() == 2:
+                raise UnsafeCheckpointError(err if code == 2 else
+                                            f"unsafe checkpoint: {ckpt} was refused on another rank")
             if failed.item():
                 if _rank() == 0:
                     report(f"checkpoint {ckpt} could not be loaded ({err or 'failed on another rank'}); "
                            "falling back to the previous checkpoint")
+                    rejected[str(ckpt)] = f"could not be loaded ({err or 'failed on another rank'})"
                 skip.add(ckpt.name)
                 continue
-            _apply_loaded(state, model_chunks, optimizer)
-            rng_file = ckpt / "rng" / f"rank{_rank()}.pt"
-            if not rng_file.is_file():
-                rng_file = ckpt / "rng" / "rank0.pt"
-                log.warning("%s: no RNG state for rank %d (different world size?); using rank 0's",
-                            ckpt, _rank())
-            set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=True))
+            self._set_aside(rejected, report, loaded=ckpt)
             return ckpt, load_trainer_state(ckpt)
 
-    def _first_valid_from(self, start: Path, skip: set[str], report) -> str | None:
+    def _load_into(self, ckpt: Path, model_chunks: list, optimizer) -> None:
+        from .safe_load import safe_load, torch_load_weights_only
+
+        sd = _sharded_state_dict(model_chunks, optimizer, is_loading=True)
+        state = safe_load(sd, ckpt)
+        _apply_loaded(state, model_chunks, optimizer)
+        rng_file = ckpt / "rng" / f"rank{_rank()}.pt"
+        if not rng_file.is_file():
+            rng_file = ckpt / "rng" / "rank0.pt"
+            log.warning("%s: no RNG state for rank %d (different world size?); using rank 0's",
+                        ckpt, _rank())
+        set_rng_state(torch_load_weights_only(rng_file, str(rng_file), map_location="cpu"))
+
+    def _nothing_loadable(self, rejected: dict[str, str], restart: bool, report) -> None:
+        """No checkpoint left to try: fine if there was none; else stop, or set them aside."""
+        found = rejected
+        if torch.distributed.is_initialized():
+            box = [rejected]
+            torch.distributed.broadcast_object_list(box, src=0)
+            found = box[0]
+        if not found:
+            return None
+        if not restart:
+            names = "; ".join(f"{Path(p).name}: {why}" for p, why in found.items())
+            raise NoLoadableCheckpointError(
+                f"{self.save_dir} holds checkpoints but none can be loaded ({names}). Fix or remove "
+                "them, or pass --restart to start over from iteration 0 (they are then kept as "
+                f"iter_N{CORRUPT_SUFFIX}).")
+        self._set_aside(found, report, loaded=None)
+        self.restarted = True
+        if _rank() == 0:
+            report(f"--restart: no checkpoint in {self.save_dir} can be loaded; starting over from "
+                   "iteration 0")
+        return None
+
+    def _set_aside(self, rejected: dict[str, str], report, loaded: Path | None) -> None:
+        """Rename the rejected checkpoints; `latest` then names the loaded one (or is removed on a
+        restart), so a crash before the next save does not send the next resume after them."""
+        if _rank() == 0:
+            for p in rejected:
+                dst = set_aside(Path(p))
+                if dst is not None:
+                    self.set_aside_dirs.append(dst)
+                    report(f"checkpoint {p} kept as {dst.name} (not loadable; never resumed from or "
+                           "pruned - delete it when done)")
+            latest = read_latest(self.save_dir)
+            if rejected and latest is not None and not (self.save_dir / latest).is_dir():
+                if loaded is not None:
+                    _atomic_write_text(self.save_dir / LATEST, loaded.name + "\n")
+                else:
+                    (self.save_dir / LATEST).unlink()
+        _barrier()
+
+    def _first_valid_from(self, start: Path, skip: set[str], report, rejected: dict[str, str]) -> str | None:
         tried = [c for c in candidates(self.save_dir) if c.name not in skip]
         tried = tried[tried.index(start):] if start in tried else tried
         for i, ckpt in enumerate(tried):
@@ -364,4 +468,12 @@ class CheckpointManager:
                    + (f"falling back to the previous checkpoint {nxt}" if nxt else
                       "no older checkpoint to fall back to"))
             skip.add(ckpt.name)
+            rejected[str(ckpt)] = f"corrupt or incomplete ({reason})"
         return None
+
+
+def _checkpoint_exception() -> type:
+    """torch's CheckpointException derives from BaseException: `except Exception` misses it."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    return CheckpointException

@@ -34,7 +34,7 @@ def cmd_train(args) -> int:
     if args.balance:
         overrides["data.balance"] = str(Path(args.balance).resolve())  # CLI paths: relative to the cwd
     r = train(args.config, args.data, args.save, train_iters=args.train_iters,
-              exit_after=args.exit_after, overrides=overrides)
+              exit_after=args.exit_after, overrides=overrides, restart=args.restart)
     import torch
 
     if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
@@ -64,7 +64,7 @@ def _guard(fn):
         try:
             return fn(args)
         except (ConfigError, PreprocessError, CheckpointError, FileNotFoundError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)  # one line
             return 2
     return run
 
@@ -95,6 +95,10 @@ def register(subparsers) -> None:
     t.add_argument("--exit-after", type=int,
                    help="stop (with a checkpoint) at this iteration, e.g. to fit a job time limit")
     t.add_argument("--balance", help="balance.json with per-language weights (overrides data.balance)")
+    t.add_argument("--restart", action="store_true",
+                   help="if --save holds checkpoints but none can be loaded, start over from iteration 0 "
+                        "(they are kept as iter_N.corrupt, metrics.jsonl as metrics.jsonl.N) instead of "
+                        "stopping with an error")
     t.set_defaults(func=_guard(cmd_train))
 
     pl = sub.add_parser("plan", help="parameter count and memory estimate of a config (no training)")

@@ -42,14 +42,19 @@ def fresh_data_for(tokenizer_json: str, data_dir: Path) -> None:
 
 def fresh_run_for(manifest: dict, run_dir: Path) -> None:
     """A demo run trained on other data (a rebuilt corpus, another tokenizer) is started over:
-    resuming it on new data would mix two runs."""
+    resuming it on new data would mix two runs. The demo owns the directory, so it marks it as
+    a babelmill save dir before putting its own data_key.txt there (training refuses save dirs
+    holding files it did not write, see savedir)."""
     import shutil
+
+    from .savedir import mark
 
     key = f"{manifest.get('inputs_fingerprint')}|{manifest['tokenizer']['sha256']}"
     marker = run_dir / "data_key.txt"
     if run_dir.exists() and (not marker.exists() or marker.read_text() != key):
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    mark(run_dir)
     marker.write_text(key)
 
 

@@ -3,6 +3,7 @@
 `MegatronLM(ckpt_dir)` takes a training save dir (it picks the newest complete, verified
 checkpoint, as resume does) or one `iter_*` checkpoint dir. Checkpoints are self-describing:
 each holds trainer_state.json (the full run config, vocab size) and a copy of tokenizer.json.
+The weights are read through `safe_load`, which refuses checkpoints that would run code.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ class MegatronLM:
     """A GPT checkpoint in eval mode: `.token_logprobs(batch)` gives log p(t_i | t_<i) per sequence."""
 
     def __init__(self, ckpt_dir: str, batch_size: int = 8, report=print):
-        from megatron.core import dist_checkpointing
-
         from .config import config_from_dict
         from .data.tokenizer import eos_token_id, load_tokenizer
         from .distributed import init_model_parallel, init_process_group
         from .model import build_gpt
+        from .safe_load import safe_load
 
         cpu_compat.quiet_megatron_warnings()
         path = Path(ckpt_dir)
@@ -58,7 +58,9 @@ class MegatronLM:
         chunks, _ = build_gpt(self.config.model, state["vocab_size"], None, "fp32", for_inference=True,
                               device=self.device)
         self.model = chunks[0]
-        loaded = dist_checkpointing.load({"model": self.model.sharded_state_dict()}, str(ckpt))
+        # never plain pickle: a checkpoint from elsewhere must not run code (see safe_load); an
+        # unsafe or unloadable one raises a CheckpointError, never a fallback to another checkpoint
+        loaded = safe_load({"model": self.model.sharded_state_dict()}, ckpt)
         self.model.load_state_dict(loaded["model"], strict=True)
         self.model.eval()
 

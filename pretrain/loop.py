@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from . import cpu_compat
+from . import cpu_compat, savedir
 from .checkpoint import CheckpointManager
 from .config import PretrainConfig, config_with_overrides, load_config
 from .distributed import DistInfo, init_model_parallel, init_process_group, set_seed, shutdown
-from .metrics import MetricsLogger
+from .metrics import METRICS_FILE, MetricsLogger, rotate
 from .model import build_gpt, padded_vocab_size, resolve_precision, wrap_for_training
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class Trainer:
 
     def __init__(self, cfg: PretrainConfig, data_dir: str, save_dir: str, train_iters: int | None = None,
                  exit_after: int | None = None, progress: bool | None = None, report=print,
-                 tokenizer_json: str | None = None):
+                 tokenizer_json: str | None = None, restart: bool = False):
         self.cfg = cfg
         self.data_dir = str(data_dir)
         self.save_dir = Path(save_dir)
@@ -133,6 +134,7 @@ class Trainer:
         self.progress = progress
         self.report = report
         self.tokenizer_json = tokenizer_json
+        self.restart = restart  # start over when --save has checkpoints but none loads
         self.dist: DistInfo | None = None
 
     # -- setup
@@ -145,6 +147,10 @@ class Trainer:
         from .data.blend import build_datasets
 
         cfg = self.cfg
+        # before anything (data_cache, run files) is written; a fresh dir is claimed at once, so
+        # an interrupted first run (data_cache only) is still recognised as babelmill's
+        if savedir.check_owned(self.save_dir) == "fresh" and int(os.environ.get("RANK", "0")) == 0:
+            savedir.mark(self.save_dir)
         self.dist = init_process_group()
         init_model_parallel(cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.virtual_pipeline)
         set_seed(cfg.train.seed)
@@ -205,8 +211,16 @@ class Trainer:
         self.iteration = 0
         self.consumed = 0
         self.resumed_from = None
-        self._write_run_files()
-        loaded = self.ckpt.load(self.model, self.optimizer, report=self._report0)
+        run = self._run_files()
+        savedir.check_same_run(self.save_dir, run)
+        loaded = self.ckpt.load(self.model, self.optimizer, report=self._report0, restart=self.restart)
+        # only now: a failed or refused load must leave the save dir's run files as they were
+        self._write_run_files(run)
+        if self.ckpt.restarted and self.rank == 0:
+            for name in (METRICS_FILE, "tensorboard"):  # the old run's record stays
+                kept = rotate(self.save_dir / name)
+                if kept is not None:
+                    self._report0(f"--restart: kept the previous {name} as {kept.name}")
         if loaded is not None:
             ckpt, state = loaded
             self.iteration = state["iteration"]
@@ -234,19 +248,24 @@ class Trainer:
             self.report(msg)
             log.info(msg)
 
-    def _write_run_files(self) -> None:
+    def _run_files(self) -> dict:
+        """run_config.json's content: the config, tokenizer (and its hash), data, weights."""
+        tok_src = Path(self.datasets.tokenizer.path)
+        return {"config": self.cfg.model_dump(mode="json"), "vocab_size": self.vocab_size,
+                "tokenizer": TOKENIZER_COPY, "tokenizer_source": str(tok_src),
+                "tokenizer_sha256": savedir.sha256_file(tok_src),
+                "eos_id": self.datasets.tokenizer.eod, "data_dir": self.data_dir,
+                "language_weights": self.datasets.weights}
+
+    def _write_run_files(self, run: dict) -> None:
         """Make the save dir self-describing (config + tokenizer) for resume and inference."""
         if self.rank != 0:
             return
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        tok_src = Path(self.datasets.tokenizer.path)
+        savedir.mark(self.save_dir)
+        tok_src = Path(run["tokenizer_source"])
         tok_dst = self.save_dir / TOKENIZER_COPY
         if tok_src.resolve() != tok_dst.resolve():
             shutil.copyfile(tok_src, tok_dst)
-        run = {"config": self.cfg.model_dump(mode="json"), "vocab_size": self.vocab_size,
-               "tokenizer": TOKENIZER_COPY, "tokenizer_source": str(tok_src),
-               "eos_id": self.datasets.tokenizer.eod, "data_dir": self.data_dir,
-               "language_weights": self.datasets.weights}
         tmp = self.save_dir / (RUN_CONFIG + ".tmp")
         tmp.write_text(json.dumps(run, indent=1))
         tmp.replace(self.save_dir / RUN_CONFIG)
@@ -396,8 +415,12 @@ class Trainer:
 
 def train(config: str | PretrainConfig, data_dir: str, save_dir: str, train_iters: int | None = None,
           exit_after: int | None = None, progress: bool | None = None, report=print,
-          overrides: dict | None = None) -> TrainResult:
-    """Train (or resume) a run; returns the losses of the steps this call ran."""
+          overrides: dict | None = None, restart: bool = False) -> TrainResult:
+    """Train (or resume) a run; returns the losses of the steps this call ran.
+
+    `restart`: when `save_dir` holds checkpoints but none can be loaded, start over from
+    iteration 0 instead of stopping (they are kept as iter_N.corrupt, the old metrics.jsonl as
+    metrics.jsonl.N). A checkpoint refused as unsafe stops the run either way."""
     cpu_compat.quiet_megatron_warnings()
     overrides = dict(overrides or {})
     if train_iters is not None:
@@ -406,7 +429,7 @@ def train(config: str | PretrainConfig, data_dir: str, save_dir: str, train_iter
         cfg = config_with_overrides(config, overrides)
     else:
         cfg = load_config(config, overrides)
-    trainer = Trainer(cfg, data_dir, save_dir, None, exit_after, progress, report)
+    trainer = Trainer(cfg, data_dir, save_dir, None, exit_after, progress, report, restart=restart)
     try:
         trainer.setup()
         return trainer.run()

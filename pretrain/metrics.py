@@ -2,7 +2,8 @@
 
 Only global rank 0 writes. On resume the JSONL is cut back to the resumed iteration, so after a
 crash and resume every iteration appears exactly once (the records of steps that were lost with
-the crash are dropped and re-logged by the resumed run).
+the crash are dropped and re-logged by the resumed run). A run started over with `--restart`
+(no checkpoint loadable) keeps the old file as metrics.jsonl.N (`rotate`) instead.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ def truncate_after(path: Path, iteration: int) -> None:
         for r in keep:
             f.write(json.dumps(r) + "\n")
     os.replace(tmp, path)
+
+
+def rotate(path: Path) -> Path | None:
+    """Move `path` (file or dir) aside to `path.N`, N the first free number; the new name."""
+    if not path.exists():
+        return None
+    n = 1
+    while path.with_name(f"{path.name}.{n}").exists():
+        n += 1
+    dst = path.with_name(f"{path.name}.{n}")
+    os.replace(path, dst)
+    return dst
 
 
 class MetricsLogger:

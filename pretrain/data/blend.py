@@ -75,6 +75,60 @@ def _rank0_first(fn):
     return out if dist.get_rank() == 0 else fn()
 
 
+def check_shard(prefix: str | Path) -> int:
+    """The document count of a .bin/.idx shard, after checking the .bin holds every byte the .idx
+    points at: a truncated .bin (a copy cut short, a full disk) otherwise fails deep inside
+    megatron's sampler with a numpy traceback, or not at all until that sample is drawn."""
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    prefix = Path(prefix)
+    idx, bin_ = prefix.with_name(prefix.name + ".idx"), prefix.with_name(prefix.name + ".bin")
+    for f in (idx, bin_):
+        if not f.is_file():
+            raise PreprocessError(f"{f}: shard file missing (re-run `babelmill pretrain preprocess`)")
+    try:
+        index = IndexedDataset(str(prefix)).index
+    except Exception as e:  # noqa: BLE001 - any failure to parse the index: a damaged shard
+        raise PreprocessError(f"{idx}: unreadable index ({type(e).__name__}: {e}); re-run "
+                              "`babelmill pretrain preprocess`") from None
+    expected = 0
+    if len(index.sequence_lengths):
+        expected = int(index.sequence_pointers[-1]) + int(index.sequence_lengths[-1]) * index.dtype_size
+    size = bin_.stat().st_size
+    if size < expected:
+        raise PreprocessError(f"{bin_}: {size} bytes but its index needs {expected} (truncated?); "
+                              "re-run `babelmill pretrain preprocess`")
+    return len(index.document_indices) - 1
+
+
+def check_data_cache(cache_dir: str | Path) -> None:
+    """Refuse index caches that are not plain numpy arrays.
+
+    megatron reads its dataset caches (`--save/data_cache/*.npy`) with
+    `numpy.load(allow_pickle=True)`, and numpy unpickles any file that does not start with the
+    .npy magic: a cache file planted in a save dir from elsewhere would run code on resume.
+    A plain array has the magic and a header whose dtype holds no Python objects."""
+    from numpy.lib import format as npformat
+
+    from ..safe_load import UnsafeCheckpointError
+
+    d = Path(cache_dir)
+    if not d.is_dir():
+        return
+    for p in sorted(d.glob("*.npy")):
+        try:
+            with open(p, "rb") as f:
+                read_header = {(1, 0): npformat.read_array_header_1_0,
+                               (2, 0): npformat.read_array_header_2_0}[npformat.read_magic(f)]
+                _, _, dtype = read_header(f)
+            plain = not dtype.hasobject
+        except Exception:  # noqa: BLE001 - no magic / other version / bad header: not plain
+            plain = False
+        if not plain:
+            raise UnsafeCheckpointError(f"unsafe data cache: {p} is not a plain numpy array (megatron "
+                                        f"would unpickle it); refused. Delete {d} to rebuild the cache.")
+
+
 def shard_split(n_docs: int, split: str) -> tuple[int, int, int]:
     """Documents of one shard for train/valid/test under a "a,b,c" split, with at least one
     validation (and test) document whenever the shard has enough documents for that.
@@ -103,6 +157,7 @@ def build_datasets(data_dir: str | Path, seq_length: int, seed: int, split: str,
     from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
     data_dir = Path(data_dir)
+    check_data_cache(cache_dir)
     manifest = read_manifest(data_dir)
     tok = MegatronTokenizerAdapter(tokenizer_json or manifest["tokenizer"]["path"])
     if tok.eod != manifest["tokenizer"]["eos_id"]:
@@ -126,10 +181,9 @@ def build_datasets(data_dir: str | Path, seq_length: int, seed: int, split: str,
         entry = manifest["languages"][lang]
         docs = entry.get("shard_documents") or [None] * len(entry["shards"])
         for prefix, tokens, n_docs in zip(entry["shards"], entry["shard_tokens"], docs, strict=True):
+            counted = check_shard(data_dir / prefix)
             if n_docs is None:
-                from megatron.core.datasets.indexed_dataset import IndexedDataset
-
-                n_docs = len(IndexedDataset(str(data_dir / prefix)).document_indices) - 1
+                n_docs = counted
             parts.append((lang, str(data_dir / prefix), w * tokens / entry["tokens"], shard_split(n_docs, split)))
 
     def one(prefix, sp, n_train, n_valid):
