@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("dedup_speed", []),
     ("pipeline_speed", []),
     ("tokenizer_speed", []),
+    ("tokenizer_parity", []),
     ("train_overhead", []),
     ("audit_speed", []),
 ]

@@ -51,7 +51,8 @@ def bench(inputs: list[str], vocab_size: int = 8000, scale: float = 1.0) -> dict
 
     out = {}
     with tempfile.TemporaryDirectory() as d:
-        for name, kind, cost_power in [("bpe_balanced", "bpe", None), ("unigram", "unigram", None)]:
+        for name, kind, cost_power in [("parity", "parity", None), ("bpe_balanced", "bpe", None),
+                                       ("unigram", "unigram", None)]:
             kw = {} if cost_power is None else {"cost_power": cost_power}
             meta = train(inputs, Path(d) / name, vocab_size=vocab_size, kind=kind, resume=False, **kw)
             out[f"train_{name}"] = {"seconds": meta["seconds"], "sample_chars": meta["sample_total_chars"],
@@ -60,11 +61,13 @@ def bench(inputs: list[str], vocab_size: int = 8000, scale: float = 1.0) -> dict
         size = sum(len(t.encode()) for t in docs)
         reps = max(1, round(scale * 8e6 / max(size, 1)))
         texts = docs * reps
-        for name in ("bpe_balanced", "unigram"):
+        for name in ("parity", "bpe_balanced", "unigram"):
             out[f"encode_{name}"] = encode_throughput(Path(d) / name / "tokenizer.json", texts)
-    b = out["encode_bpe_balanced"]
-    out["headline"] = (f"BPE encode {b['tokens_per_s'] / 1e6:.2f} M tokens/s/core ({b['mb_per_s']} MB/s); "
-                       f"train {out['train_bpe_balanced']['seconds']['total']} s on {len(docs)} docs")
+    b, p = out["encode_bpe_balanced"], out["encode_parity"]
+    out["headline"] = (f"BPE encode {b['tokens_per_s'] / 1e6:.2f} M tokens/s/core ({b['mb_per_s']} MB/s), "
+                       f"parity-aware (default) {p['tokens_per_s'] / 1e6:.2f} M tokens/s/core; "
+                       f"train {out['train_bpe_balanced']['seconds']['total']} s (HF BPE), "
+                       f"{out['train_parity']['seconds']['total']} s (parity-aware) on {len(docs)} docs")
     out["threads"] = {k: os.environ.get(k) for k in ("RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM")}
     return out
 

@@ -1,6 +1,7 @@
 """`babelmill tokenizer {train,eval,compare}`. babelmill/cli.py calls `register(subparsers)`.
 
-    babelmill tokenizer train --input IN [IN ...] --output DIR --vocab-size N [--sentencepiece]
+    babelmill tokenizer train --input IN [IN ...] --output DIR --vocab-size N
+                              [--kind auto|parity|bpe|unigram] [--sentencepiece] [--parallel DEV_DIR]
                               [--temperature T] [--seed S]
     babelmill tokenizer eval --tokenizer DIR/tokenizer.json --parallel PAR_DIR --json OUT.json [--html OUT.html]
     babelmill tokenizer compare --input IN [IN ...] --parallel PAR_DIR --output DIR [--vocab-size N]
@@ -24,8 +25,9 @@ def _common_train(p: argparse.ArgumentParser) -> None:
                    help=f"default {train_mod.DEFAULT_VOCAB} (demo-sized); use 64k-256k at scale")
     p.add_argument("--temperature", type=float, default=train_mod.DEFAULT_TEMPERATURE,
                    help="language sampling temperature (1 = natural shares)")
-    p.add_argument("--cost-power", type=float, default=train_mod.DEFAULT_COST_POWER,
-                   help="parity correction from a pilot tokenizer (0 = off)")
+    p.add_argument("--cost-power", type=float, default=None,
+                   help=f"sample correction from a pilot tokenizer (0 = off; default {train_mod.DEFAULT_COST_POWER} "
+                        "for --kind bpe, 0 otherwise)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lang-field", action="append", dest="lang_fields",
                    help="document field holding the language (repeatable; default: lang, then lang_true)")
@@ -33,11 +35,12 @@ def _common_train(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> int:
+    kind = "unigram" if args.sentencepiece else args.kind
     meta = train_mod.train(
-        args.input, args.output, vocab_size=args.vocab_size, kind="unigram" if args.sentencepiece else "bpe",
+        args.input, args.output, vocab_size=args.vocab_size, kind=kind,
         temperature=args.temperature, cost_power=args.cost_power, seed=args.seed,
         lang_fields=tuple(args.lang_fields or train_mod.DEFAULT_LANG_FIELDS), languages=args.languages,
-        resume=not args.overwrite,
+        resume=not args.overwrite, parallel=args.parallel,
     )
     state = "up to date (reused)" if meta.get("reused") else f"trained in {meta['seconds']['total']} s"
     print(f"{args.output}/tokenizer.json: {meta['kind']}, vocab {meta['actual_vocab_size']}, "
@@ -70,8 +73,9 @@ def cmd_compare(args) -> int:
     from babelmill.tokenizer.compare import compare
     from babelmill.tokenizer.report import print_table, write_html
 
+    cp = train_mod.DEFAULT_COST_POWER if args.cost_power is None else args.cost_power
     rep = compare(args.input, args.parallel, args.output, vocab_size=args.vocab_size, temperature=args.temperature,
-                  cost_power=args.cost_power, seed=args.seed,
+                  cost_power=cp, seed=args.seed,
                   lang_fields=tuple(args.lang_fields or train_mod.DEFAULT_LANG_FIELDS), languages=args.languages)
     res = list(rep["results"].values())
     print_table(res)
@@ -86,10 +90,15 @@ def register(subparsers) -> None:
     tp = subparsers.add_parser("tokenizer", help="train and evaluate the multilingual tokenizer")
     sub = tp.add_subparsers(dest="tokenizer_cmd", required=True)
 
-    p = sub.add_parser("train", help="train a byte-level BPE (or SentencePiece unigram) tokenizer")
+    p = sub.add_parser("train", help="train a parity-aware byte-level BPE (or HF BPE / SentencePiece unigram)")
     _common_train(p)
     p.add_argument("--output", required=True, help="directory: tokenizer.json, tokenizer_meta.json, ...")
-    p.add_argument("--sentencepiece", action="store_true", help="SentencePiece unigram, converted to tokenizer.json")
+    p.add_argument("--kind", choices=train_mod.KINDS, default=train_mod.DEFAULT_KIND,
+                   help="auto (default): parity with --parallel, else bpe; parity: parity-aware BPE; "
+                        "bpe: HF BpeTrainer on the pilot-corrected sample; unigram: SentencePiece")
+    p.add_argument("--sentencepiece", action="store_true", help="same as --kind unigram")
+    p.add_argument("--parallel", help="--kind parity: directory of aligned <lang>.txt (dev set, with en.txt) whose "
+                                      "parity the trainer equalizes; without it, tokens per compressed byte")
     p.add_argument("--overwrite", action="store_true", help="retrain even if DIR holds a matching tokenizer")
     p.set_defaults(func=_guard(cmd_train))
 

@@ -1,6 +1,8 @@
 """Balanced vs unbalanced vs unigram, at the same vocabulary size on the same training data.
 
-    bpe_balanced    byte-level BPE, temperature T + parity correction (the pipeline's tokenizer)
+    parity          parity-aware BPE (train_parity.py), temperature T, no pilot: the default of
+                    `babelmill tokenizer train` (here without a dev set: the parallel set is the test)
+    bpe_balanced    byte-level BPE, temperature T + parity correction (the previous default)
     bpe_natural     byte-level BPE, natural language shares (T=1, no correction)
     unigram         SentencePiece unigram on the balanced sample (converted to tokenizer.json)
 
@@ -20,11 +22,12 @@ from babelmill.tokenizer import train as train_mod
 from babelmill.tokenizer.evaluate import evaluate, write_json
 from babelmill.tokenizer.report import print_table, write_html
 
-BALANCED, NATURAL, UNIGRAM = "bpe_balanced", "bpe_natural", "unigram"
+BALANCED, NATURAL, UNIGRAM, PARITY = "bpe_balanced", "bpe_natural", "unigram", "parity"
 
 
 def variants(temperature: float, cost_power: float) -> dict[str, dict]:
     return {
+        PARITY: {"kind": "parity", "temperature": temperature, "cost_power": 0.0},
         BALANCED: {"kind": "bpe", "temperature": temperature, "cost_power": cost_power},
         NATURAL: {"kind": "bpe", "temperature": 1.0, "cost_power": 0.0},
         UNIGRAM: {"kind": "unigram", "temperature": temperature, "cost_power": cost_power},

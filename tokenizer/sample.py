@@ -219,3 +219,23 @@ def iter_sample(
             batch = []
     if batch:
         yield batch
+
+
+def iter_sample_docs(
+    inputs: list[str],
+    plan: SamplePlan,
+    lang_fields=DEFAULT_LANG_FIELDS,
+    counts: SampleCounts | None = None,
+    normalize=None,
+) -> Iterator[tuple[str, str, int]]:
+    """Pass 2 for trainers that need the language: (lang, text, copies) per sampled document
+    (the same draw as iter_sample; a document drawn n times is yielded once with n)."""
+    for d in iter_docs(inputs, set(plan.rates), lang_fields):
+        n = copies(plan.rates[d.lang], plan.seed, d.key)
+        if not n:
+            continue
+        text = normalize(d.text) if normalize else d.text
+        if counts is not None:
+            counts.docs[d.lang] += n
+            counts.chars[d.lang] += n * len(text)
+        yield d.lang, text, n

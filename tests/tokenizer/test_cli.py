@@ -20,7 +20,7 @@ def test_train_then_eval(tok_data, tmp_path, capsys):
     assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(out),
                 "--vocab-size", "600", "--temperature", "3", "--seed", "1"]) == 0
     meta = json.loads((out / "tokenizer_meta.json").read_text())
-    assert (meta["vocab_size"], meta["temperature"], meta["seed"], meta["kind"]) == (600, 3.0, 1, "bpe")
+    assert (meta["vocab_size"], meta["temperature"], meta["seed"], meta["kind"]) == (600, 3.0, 1, "bpe")  # auto, no dev set
     assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(tmp_path / "sp"),
                 "--vocab-size", "1000", "--sentencepiece"]) == 0
     assert (tmp_path / "sp" / "spm.model").is_file()

@@ -6,14 +6,14 @@ import base64
 import json
 import re
 
-from babelmill.tokenizer.compare import BALANCED, NATURAL, UNIGRAM, compare
+from babelmill.tokenizer.compare import BALANCED, NATURAL, PARITY, UNIGRAM, compare
 from babelmill.tokenizer.report import write_html
 
 
 def test_balanced_beats_natural_on_skewed_corpus(tok_data, tmp_path):
     rep = compare([str(tok_data["skewed"])], tok_data["parallel"], tmp_path / "cmp", vocab_size=700)
     res = rep["results"]
-    assert set(res) == {BALANCED, NATURAL, UNIGRAM}
+    assert set(res) == {PARITY, BALANCED, NATURAL, UNIGRAM}  # parity: the new default, added
     assert {r["vocab_size"] for r in res.values()} == {700}  # same vocabulary size for all
     v = rep["verdict"]
     assert v["lower_worst_parity"] and v["lower_std_parity"], v

@@ -51,7 +51,7 @@ def test_metadata(trained):
 
 def test_resume_reuses_matching_tokenizer_and_retrains_on_change(trained, tok_data, tmp_path):
     inputs = [str(tok_data["balanced"])]
-    again = train(inputs, trained["bpe"], vocab_size=1000)
+    again = train(inputs, trained["bpe"], vocab_size=1000, kind="bpe")
     assert again.get("reused") is True
     other = train(inputs, tmp_path / "s1", vocab_size=1000, seed=1, cost_power=0)
     assert not other.get("reused")
