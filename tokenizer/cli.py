@@ -1,7 +1,8 @@
 """`babelmill tokenizer {train,eval,compare}`. babelmill/cli.py calls `register(subparsers)`.
 
     babelmill tokenizer train --input IN [IN ...] --output DIR --vocab-size N
-                              [--kind auto|parity|bpe|unigram] [--sentencepiece] [--parallel DEV_DIR]
+                              [--kind auto|parity|bpe|unigram] [--sentencepiece]
+                              [--parallel DEV_DIR | --no-parallel]
                               [--temperature T] [--seed S]
     babelmill tokenizer eval --tokenizer DIR/tokenizer.json --parallel PAR_DIR --json OUT.json [--html OUT.html]
     babelmill tokenizer compare --input IN [IN ...] --parallel PAR_DIR --output DIR [--vocab-size N]
@@ -40,10 +41,12 @@ def cmd_train(args) -> int:
         args.input, args.output, vocab_size=args.vocab_size, kind=kind,
         temperature=args.temperature, cost_power=args.cost_power, seed=args.seed,
         lang_fields=tuple(args.lang_fields or train_mod.DEFAULT_LANG_FIELDS), languages=args.languages,
-        resume=not args.overwrite, parallel=args.parallel,
+        resume=not args.overwrite, parallel=False if args.no_parallel else args.parallel,
     )
     state = "up to date (reused)" if meta.get("reused") else f"trained in {meta['seconds']['total']} s"
-    print(f"{args.output}/tokenizer.json: {meta['kind']}, vocab {meta['actual_vocab_size']}, "
+    dev = meta.get("dev_set")
+    how = f" (dev set {dev['source']}, {len(dev['languages'])} languages)" if dev else ""
+    print(f"{args.output}/tokenizer.json: {meta['kind']}{how}, vocab {meta['actual_vocab_size']}, "
           f"{len(meta['corpus'])} languages, {meta['sample_total_chars']} sample chars, {state}")
     return 0
 
@@ -94,11 +97,16 @@ def register(subparsers) -> None:
     _common_train(p)
     p.add_argument("--output", required=True, help="directory: tokenizer.json, tokenizer_meta.json, ...")
     p.add_argument("--kind", choices=train_mod.KINDS, default=train_mod.DEFAULT_KIND,
-                   help="auto (default): parity with --parallel, else bpe; parity: parity-aware BPE; "
-                        "bpe: HF BpeTrainer on the pilot-corrected sample; unigram: SentencePiece")
+                   help="auto (default): parity-aware BPE on the --parallel dev set, else on the bundled one "
+                        "(UDHR articles 4, 9, 14, 19, 24), else (bundled set covers < 2 of the sample's "
+                        "languages) bpe; parity: parity-aware BPE (without any dev set: tokens per compressed "
+                        "byte); bpe: HF BpeTrainer on the pilot-corrected sample; unigram: SentencePiece")
     p.add_argument("--sentencepiece", action="store_true", help="same as --kind unigram")
-    p.add_argument("--parallel", help="--kind parity: directory of aligned <lang>.txt (dev set, with en.txt) whose "
-                                      "parity the trainer equalizes; without it, tokens per compressed byte")
+    dev = p.add_mutually_exclusive_group()
+    dev.add_argument("--parallel", help="--kind auto/parity: directory of aligned <lang>.txt (dev set, with en.txt) "
+                                        "whose parity the trainer equalizes (default: the bundled UDHR dev set)")
+    dev.add_argument("--no-parallel", action="store_true",
+                     help="no dev set, not even the bundled one: auto = bpe, parity = tokens per compressed byte")
     p.add_argument("--overwrite", action="store_true", help="retrain even if DIR holds a matching tokenizer")
     p.set_defaults(func=_guard(cmd_train))
 

