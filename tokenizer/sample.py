@@ -205,14 +205,7 @@ def iter_sample(
     """Pass 2: batches of sampled document texts (the shape `train_from_iterator` wants).
     Memory: one reader batch plus one output batch."""
     batch: list[str] = []
-    for d in iter_docs(inputs, set(plan.rates), lang_fields):
-        n = copies(plan.rates[d.lang], plan.seed, d.key)
-        if not n:
-            continue
-        text = normalize(d.text) if normalize else d.text
-        if counts is not None:
-            counts.docs[d.lang] += n
-            counts.chars[d.lang] += n * len(text)
+    for _lang, text, n in iter_sample_docs(inputs, plan, lang_fields, counts, normalize):
         batch.extend([text] * n)
         if len(batch) >= batch_docs:
             yield batch
