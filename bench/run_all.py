@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("tokenizer_parity", []),
     ("train_overhead", []),
     ("audit_speed", []),
+    ("lmeval_crosscheck", []),
 ]
 
 

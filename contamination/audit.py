@@ -45,6 +45,51 @@ def _overall(verdicts: Sequence[str]) -> str:
     return "inconclusive"
 
 
+def identify_language(items: Sequence, min_share: float = 0.5) -> dict:
+    """The language of a benchmark's items by babelmill's LID stage (pipeline/stages/langid.py,
+    annotate-only): one prediction per item (its question and correct answer), majority vote.
+    {"lang": code or "und" when no language has `min_share` of the votes, "votes", "n", "share"}."""
+    from collections import Counter
+
+    import pyarrow as pa
+
+    from babelmill.pipeline.stages.langid import LangIdStage
+
+    texts = [f"{it.question} {it.answer}" for it in items]
+    if not texts:
+        return {"lang": "und", "votes": {}, "n": 0, "share": None, "method": "langid majority"}
+    stage = LangIdStage(drop=False)
+    out = stage(pa.RecordBatch.from_pydict({"id": [str(i) for i in range(len(texts))], "text": texts}))
+    votes = Counter(x for x in out.column("lang").to_pylist() if x)
+    top, count = votes.most_common(1)[0] if votes else ("und", 0)
+    share = count / len(texts)
+    return {"lang": top if share >= min_share else "und", "votes": dict(votes.most_common(5)),
+            "n": len(texts), "share": round(share, 4), "method": "langid majority"}
+
+
+def _name_languages(benches: list[Benchmark], given: str | None) -> tuple[list[Benchmark], dict]:
+    """Items whose file names no language get `given` (--benchmark-lang) or the language the LID
+    stage identifies from the benchmark's items; the per-benchmark record of how."""
+    from dataclasses import replace
+
+    out, how = [], {}
+    for b in benches:
+        und = [it for it in b.items if it.lang == "und"]
+        if not und:
+            out.append(b)
+            continue
+        if given:
+            info = {"lang": given, "method": "given (--benchmark-lang)", "n": len(und)}
+        else:
+            info = identify_language(und)
+            log.info("%s: %d items name no language; identified as %s (%s of %d items)", b.name, len(und),
+                     info["lang"], info["share"], info["n"])
+        how[b.name] = info
+        out.append(Benchmark(b.name, [replace(it, lang=info["lang"]) if it.lang == "und" else it for it in b.items],
+                             b.sources, b.skipped))
+    return out, how
+
+
 def audit_benchmark(backend, bench: Benchmark, cfg: VerdictConfig, seed: int = 0, same_subject: bool = False,
                     batch_size: int = 32, generalized_dir: str | Path | None = None, progress: bool = False) -> dict:
     """Score one benchmark (all its languages) on both versions and decide per language."""
@@ -87,11 +132,7 @@ def run_audit(model: str | Path | None, benchmarks: Sequence[str | Path], *, cor
     t0 = time.time()
     cfg = VerdictConfig.load(verdict_config)
     benches = load_benchmarks(benchmarks, skip_bad=skip_bad)
-    if benchmark_lang:
-        from dataclasses import replace
-
-        benches = [Benchmark(b.name, [replace(it, lang=benchmark_lang) if it.lang == "und" else it for it in b.items],
-                             b.sources, b.skipped) for b in benches]
+    benches, lang_info = _name_languages(benches, benchmark_lang)
     benches = [b.subset(languages, limit) for b in benches]
     if generalized_dir is None and json_out is not None:
         generalized_dir = Path(json_out).with_suffix(".generalized")
@@ -113,6 +154,8 @@ def run_audit(model: str | Path | None, benchmarks: Sequence[str | Path], *, cor
         result["benchmarks"][b.name] = audit_benchmark(backend, b, cfg, seed=seed, same_subject=same_subject,
                                                        batch_size=batch_size, generalized_dir=generalized_dir,
                                                        progress=progress)
+        if b.name in lang_info:
+            result["benchmarks"][b.name]["language_identification"] = lang_info[b.name]
         n_items += 2 * len(b.items)
     t_score = time.time()
     if corpora:

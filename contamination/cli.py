@@ -34,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="options scored per forward pass")
     p.add_argument("--limit", type=int, help="at most this many items per benchmark language")
     p.add_argument("--languages", help="comma-separated languages to audit (default: all)")
-    p.add_argument("--benchmark-lang", help="language of items that name none (e.g. ARC: en)")
+    p.add_argument("--benchmark-lang", "--lang", dest="benchmark_lang",
+                   help="language of items that name none (e.g. ARC: en); default: identified from the "
+                        "items by the LID stage (majority over the questions)")
     p.add_argument("--generalized-dir", help="where to save the generalized benchmark (default: next to --json)")
     p.add_argument("--skip-bad-items", action="store_true", help="leave out malformed items instead of failing")
     p.add_argument("--fail-on-contamination", action="store_true")
@@ -65,6 +67,11 @@ def cmd_audit(args) -> int:
         print("audit: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
         return 2
     for name, b in res["benchmarks"].items():
+        li = b.get("language_identification")
+        if li:
+            how = li["method"] if li.get("share") is None else \
+                f"identified from {li['n']} items' questions, {li['share']:.0%} of them"
+            print(f"{name}: language {li['lang']} ({how})")
         for lang, r in sorted(b["languages"].items()):
             print(f"{name} {lang}: n={r['n']} acc {r['acc_original']:.3f} -> {r['acc_generalized']:.3f} "
                   f"delta {r['delta']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] {r['verdict']}")

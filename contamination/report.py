@@ -121,6 +121,7 @@ Per-item agreement of correctness on the original, for each language pair:</p>
 <tr><td class="l">{{ pair }}</td><td>{{ a.shared_items }}</td><td>{{ fmt(a.agreement) }}</td><td>{{ fmt(a.both_correct) }}</td></tr>
 {% endfor %}</table>
 {% endif %}
+{% if b.language_identification %}<p>Language: <b>{{ b.language_identification.lang }}</b> ({% if b.language_identification.share is not none %}identified by the LID stage from {{ b.language_identification.n }} items, {{ (b.language_identification.share*100)|round|int }}% of them{% else %}{{ b.language_identification.method|e }}{% endif %}); the file names none.</p>{% endif %}
 {% if b.generalized_files %}<p>Generalized benchmark saved as: {% for f in b.generalized_files %}<code>{{ f|e }}</code> {% endfor %}</p>{% endif %}
 {% endfor %}
 {% if r.overlap %}

@@ -406,9 +406,16 @@ class CheckpointManager:
     def _load_into(self, ckpt: Path, model_chunks: list, optimizer) -> None:
         from .safe_load import safe_load, torch_load_weights_only
 
+        # a weights-only checkpoint (`babelmill pretrain import`): the model only; the optimizer
+        # starts fresh and the RNG keeps this run's seed
+        weights_only = bool(load_trainer_state(ckpt).get("weights_only"))
+        if weights_only:
+            optimizer = None
         sd = _sharded_state_dict(model_chunks, optimizer, is_loading=True)
         state = safe_load(sd, ckpt)
         _apply_loaded(state, model_chunks, optimizer)
+        if weights_only:
+            return
         rng_file = ckpt / "rng" / f"rank{_rank()}.pt"
         if not rng_file.is_file():
             rng_file = ckpt / "rng" / "rank0.pt"

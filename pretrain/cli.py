@@ -1,4 +1,4 @@
-"""`babelmill pretrain {preprocess,train,plan}`: argparse registration and command functions.
+"""`babelmill pretrain {preprocess,train,plan,export,import}`: argparse registration and command functions.
 
 babelmill/cli.py calls `register(sub)`; `python -m babelmill.pretrain.cli ...` runs the same
 commands standalone (used by torchrun launches and the tests).
@@ -53,6 +53,22 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .hf_export import export
+
+    s = export(args.checkpoint, args.output, iteration=args.iteration, dtype=args.dtype)
+    print(json.dumps({**s, "output": str(args.output)}, indent=1))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .hf_import import import_hf
+
+    s = import_hf(args.hf, args.output, config=args.config, seq_length=args.seq_length)
+    print(json.dumps({k: v for k, v in s.items() if k != "model"}, indent=1))
+    return 0
+
+
 def _guard(fn):
     """Config/data errors print one clear line instead of a traceback."""
     def run(args) -> int:
@@ -70,7 +86,8 @@ def _guard(fn):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("pretrain", help="pretrain a GPT with megatron-core (preprocess, train, plan)")
+    p = subparsers.add_parser("pretrain", help="pretrain a GPT with megatron-core (preprocess, train, plan, "
+                                               "export/import Hugging Face models)")
     sub = p.add_subparsers(dest="pretrain_cmd", required=True)
 
     q = sub.add_parser("preprocess", help="tokenize a corpus into per-language Megatron indexed datasets")
@@ -106,6 +123,22 @@ def register(subparsers) -> None:
     pl.add_argument("--world-size", type=int, default=None, help="GPUs (default: tensor x pipeline)")
     pl.add_argument("--meta", action="store_true", help="also build the model on the meta device")
     pl.set_defaults(func=_guard(cmd_plan))
+
+    e = sub.add_parser("export", help="write a Hugging Face transformers model dir (Llama/Arcee, "
+                                      "safetensors, tokenizer) from a checkpoint")
+    e.add_argument("--checkpoint", required=True, help="a --save dir (newest verified checkpoint) or one iter_* dir")
+    e.add_argument("--iteration", type=int, help="export this iteration's checkpoint of the save dir")
+    e.add_argument("--output", required=True, help="HF_DIR to write (new or an earlier export)")
+    e.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    e.set_defaults(func=_guard(cmd_export))
+
+    i = sub.add_parser("import", help="turn a Hugging Face Llama model dir into a save dir training "
+                                      "can continue from")
+    i.add_argument("--hf", required=True, help="local HF model dir (config.json, safetensors, tokenizer.json)")
+    i.add_argument("--output", required=True, help="new CKPT_DIR (a babelmill --save dir)")
+    i.add_argument("--config", help="take train/optimizer/parallel/checkpoint settings from this YAML")
+    i.add_argument("--seq-length", type=int, help="training sequence length (default: the model's context)")
+    i.set_defaults(func=_guard(cmd_import))
 
 
 def main(argv: list[str] | None = None) -> int:

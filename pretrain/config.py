@@ -35,6 +35,8 @@ class ModelConfig(_Strict):
     normalization: Literal["RMSNorm", "LayerNorm"] = "RMSNorm"
     swiglu: bool = True
     untie_embeddings_and_output_weights: bool = False
+    add_bias_linear: bool = False  # biases on the QKV/output projections and both MLP linears
+    norm_epsilon: float = Field(1e-5, gt=0)
     init_method_std: float = 0.02
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0

@@ -225,7 +225,8 @@ class Trainer:
             ckpt, state = loaded
             self.iteration = state["iteration"]
             self.consumed = state["consumed_samples"]
-            self.scheduler.load_state_dict(state["scheduler"])
+            if "scheduler" in state:  # absent in a weights-only (imported) checkpoint
+                self.scheduler.load_state_dict(state["scheduler"])
             self.resumed_from = str(ckpt)
             if state.get("train_iters") not in (None, t.train_iters):
                 self._report0(f"warning: resuming with train_iters={t.train_iters} but the checkpoint "

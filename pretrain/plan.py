@@ -1,6 +1,6 @@
 """Dry run of a config: parameter count and per-GPU memory, without building the model.
 
-Counts follow megatron-core's GPT layout (no biases, RMSNorm/LayerNorm weights, SwiGLU doubles
+Counts follow megatron-core's GPT layout (linear biases only with add_bias_linear, RMSNorm/LayerNorm weights, SwiGLU doubles
 fc1, GQA shrinks the K/V projections). Memory: bf16 weights + fp32 main grads + fp32 Adam
 (master, m, v), the latter sharded over data parallel with the distributed optimizer; activations
 per Korthikanti et al. 2022 (flash attention, no recompute) for the micro-batches in flight.
@@ -48,7 +48,8 @@ def count_parameters(m: ModelConfig, vocab: int) -> tuple[int, int, int]:
     norm = h if m.normalization == "RMSNorm" else 2 * h
     attn = h * (h + 2 * groups * head_dim) + h * h
     mlp = h * ffn * (2 if m.swiglu else 1) + ffn * h
-    per_layer = attn + mlp + 2 * norm
+    bias = (h + 2 * groups * head_dim) + h + ffn * (2 if m.swiglu else 1) + h if m.add_bias_linear else 0
+    per_layer = attn + mlp + 2 * norm + bias
     emb = vocab * h * (2 if m.untie_embeddings_and_output_weights else 1)
     if m.position_embedding_type == "learned_absolute":
         emb += (m.max_position_embeddings or m.seq_length) * h

@@ -77,6 +77,12 @@ def run_identity(run: dict) -> dict:
             "tokenizer_sha256": run.get("tokenizer_sha256")}
 
 
+def _model_defaults() -> dict:
+    from .config import ModelConfig
+
+    return {k: f.default for k, f in ModelConfig.model_fields.items() if not f.is_required()}
+
+
 def check_same_run(save_dir: str | Path, run: dict) -> None:
     """Refuse a save dir whose run_config.json describes another model or tokenizer."""
     d = Path(save_dir)
@@ -90,6 +96,9 @@ def check_same_run(save_dir: str | Path, run: dict) -> None:
     if not isinstance(old, dict):
         raise SaveDirError(f"{path} is not a babelmill run config; not resuming into it")
     was, now = run_identity(old), run_identity(run)
+    for side in (was, now):  # a model field added since the run was written counts as its default
+        if isinstance(side["model"], dict):
+            side["model"] = {**_model_defaults(), **side["model"]}
     if was["tokenizer_sha256"] is None and (d / "tokenizer.json").is_file():
         was["tokenizer_sha256"] = _sha256(d / "tokenizer.json")  # run files from before the hash
     diffs = []

@@ -22,6 +22,7 @@ console = Console()
 TOKENIZER_DIR = Path("runs/demo/tokenizer")
 PRETRAIN_DIR = Path("runs/demo/pretrain")
 AUDIT_DIR = Path("runs/demo/audit")
+HF_EXPORT_DIR = Path("runs/demo/hf/clean")
 
 
 def _audit_table(audit: dict) -> None:
@@ -147,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     audit = contamination_demo(Path(cfg.output.dir) / "output", TOKENIZER_DIR / "bpe_balanced" / "tokenizer.json",
                                heldout, AUDIT_DIR)
     _audit_table(audit)
+    from babelmill.pretrain.hf_export import export_if_changed
+
+    hf_dir, fresh = export_if_changed(AUDIT_DIR / "models" / "clean" / "run", HF_EXPORT_DIR, report=lambda *_: None)
+    console.print(f"clean model exported as a Hugging Face model ({'written' if fresh else 'reused'}): "
+                  f"[bold]{hf_dir}[/bold] (AutoModelForCausalLM / lm-eval / vLLM)")
 
     console.rule("[bold]6. data card")
     from babelmill.pipeline.report.datacard import write_datacard
@@ -176,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_row("pretrain", f"tiny GPT, {pre['iterations']} steps, validation loss {pre['valid'].get('all', {}).get('loss', float('nan')):.2f}",
               str(PRETRAIN_DIR / "run" / "metrics.jsonl"))
     t.add_row("audit", verdicts, str(AUDIT_DIR / "summary.json") + ", <model>.html")
+    t.add_row("HF export", "the clean model for transformers / lm-eval / vLLM", str(hf_dir))
     console.print(t)
     console.print(f"total {time.time() - t0:.1f} s (a second `make demo` reuses every finished step)")
     return 0
