@@ -88,8 +88,8 @@ class Systems:
     def __init__(self, second_opinion: bool = True, proposal: Path | str = PROPOSAL):
         import yaml
 
-        from bench.lid_prototype import resolve as lr
         from babelmill.pipeline.stages.langid import LangIdStage
+        from bench.lid_prototype import resolve as lr
 
         self.stage = LangIdStage(drop=True)
         self.stage.ensure_setup()

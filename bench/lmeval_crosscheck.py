@@ -28,21 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LMEVAL_PY = ROOT / "bench" / "_work" / "lmeval-venv" / "bin" / "python"
 
-_TASK = """task: {name}
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_target: "{{{{gold}}}}"
-doc_to_choice: "{{{{choices}}}}"
-target_delimiter: " "
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
+# the lm-eval task template of the audit speed benchmark: both score items the same way
+from babelmill.contamination.bench import _TASK  # noqa: E402
 
 _RUNNER = r"""
 import json, sys

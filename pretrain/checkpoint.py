@@ -27,7 +27,6 @@ checkpoint refused as unsafe (see safe_load) always stops the run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from babelmill.fileutil import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256 = sha256_file  # the one implementation (babelmill.fileutil)
 
 
 # ---------------------------------------------------------------- RNG state (per rank, plain data)

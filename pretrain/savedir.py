@@ -19,10 +19,11 @@ them; pointed at another run it would mix two runs. So:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
+
+from babelmill.fileutil import sha256_file
 
 from .checkpoint import TRAINER_STATE, CheckpointError
 
@@ -36,12 +37,6 @@ class SaveDirError(CheckpointError):
     """--save is not a directory babelmill may write this run into."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _has_babelmill_checkpoint(d: Path) -> bool:
@@ -100,7 +95,7 @@ def check_same_run(save_dir: str | Path, run: dict) -> None:
         if isinstance(side["model"], dict):
             side["model"] = {**_model_defaults(), **side["model"]}
     if was["tokenizer_sha256"] is None and (d / "tokenizer.json").is_file():
-        was["tokenizer_sha256"] = _sha256(d / "tokenizer.json")  # run files from before the hash
+        was["tokenizer_sha256"] = sha256_file(d / "tokenizer.json")  # run files from before the hash
     diffs = []
     for key in ("model", "vocab_size", "tokenizer_sha256"):
         if key == "model" and isinstance(was["model"], dict) and isinstance(now["model"], dict):
@@ -123,6 +118,3 @@ def mark(save_dir: str | Path) -> None:
     if not marker.is_file():
         marker.write_text(json.dumps({"written_by": "babelmill pretrain train", "version": 1}) + "\n")
 
-
-def sha256_file(path: str | Path) -> str:
-    return _sha256(Path(path))
