@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         bal = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json"
         print_balance(json.loads(bal.read_text()), console)
 
-    console.rule("[bold]3. tokenizer: balanced BPE vs natural-share BPE vs SentencePiece unigram")
+    console.rule("[bold]3. tokenizer: parity-aware BPE (default) vs balanced BPE vs natural-share BPE vs SentencePiece unigram")
     from babelmill.tokenizer.compare import demo as tokenizer_demo
 
     # Trained on the curated corpus (deduplicated, filtered, LID-labelled) with the tokenizer's
@@ -177,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         t.add_row("balance", f"{bal['realised_tokens']:,} tokens over {len(bal['languages'])} languages, "
                   f"{bal['config']['policy']} policy", f"{cfg.output.dir}/{cfg.balance.output_subdir}/balance.json")
     t.add_row("data card", "per-language counts, drop reasons, before/after charts", card["html"])
-    t.add_row("tokenizer", f"worst parity {v['balanced_worst_parity']:.2f} balanced vs {v['natural_worst_parity']:.2f} natural",
+    res = tok["results"]
+    worst = ", ".join(f"{res[k]['summary']['worst_parity']:.2f} {label}" for k, label in
+                      (("parity", "parity-aware"), ("bpe_balanced", "balanced"), ("bpe_natural", "natural"),
+                       ("unigram", "unigram")) if k in res)
+    t.add_row("tokenizer", f"worst parity {worst}",
               str(TOKENIZER_DIR / "report.html"))
     t.add_row("pretrain", f"tiny GPT, {pre['iterations']} steps, validation loss {pre['valid'].get('all', {}).get('loss', float('nan')):.2f}",
               str(PRETRAIN_DIR / "run" / "metrics.jsonl"))
