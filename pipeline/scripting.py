@@ -47,7 +47,9 @@ def langid_command(args) -> int:
             "output": {"dir": str(out.with_name(out.name + ".run"))},
             "stages": [{"name": "langid", "params": params}],
             "strict": args.strict,
-            "engine": {"name": args.engine or "ray"},
+            # one file in, one file out: in-process unless --engine says otherwise (the parser's
+            # engine_default); quality/dedup default to Ray like `babelmill run`
+            "engine": {"name": args.engine or getattr(args, "engine_default", None) or "ray"},
         }
     )
     if out.is_dir():  # found now, not after the whole run when the file is written

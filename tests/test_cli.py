@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -188,3 +190,11 @@ def test_strict_on_beam_reports_the_input_error(tmp_path, jsonl_writer, capsys):
     rc = main(["langid", "--input", str(p), "--output", str(tmp_path / "o.parquet"), "--engine", "beam", "--strict"])
     assert rc == 2
     assert _one_line_error(capsys) == f"babelmill: error: {p}:2: bad_json: Expecting value: column 1"
+
+
+def test_langid_runs_in_process_by_default(tmp_path, corpus):
+    """`babelmill langid` declares engine_default="local"; it used to be ignored (Ray started)."""
+    out = tmp_path / "langs.parquet"
+    assert main(["langid", "--input", str(corpus), "--output", str(out)]) == 0
+    manifest = json.loads((tmp_path / "langs.parquet.run" / "manifest.json").read_text())
+    assert manifest["engine"] == "local"
