@@ -10,13 +10,16 @@ ENGINE ?= ray
 BENCH_SCALE ?= 1
 export BENCH_SCALE
 
-.PHONY: help setup demo test test-fast bench lint lock clean distclean pretrain gpu-check
+.PHONY: help setup demo test test-fast bench lint lock clean distclean pretrain gpu-check curate tokenizer audit
 
 help:
 	@echo "make demo   - run the pipeline on the built-in UDHR demo corpus (sets itself up)"
 	@echo "make test   - run the test suite (sets itself up)"
 	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make curate CONFIG=run.yaml [OUTPUT=dir] [ENGINE=ray|beam|local] - babelmill run (on the cluster in RAY_ADDRESS if set)"
+	@echo "make tokenizer INPUT=curated_dir OUTPUT=dir [VOCAB=8000] [PARALLEL=dev_dir] - train the tokenizer"
 	@echo "make pretrain CONFIG=.. DATA=.. SAVE=.. [NNODES= NPROC_PER_NODE= NODE_RANK= MASTER_ADDR=] - torchrun megatron-core training"
+	@echo "make audit MODEL=dir BENCHMARK=file.jsonl JSON=out.json [HTML=out.html] - contamination audit"
 	@echo "make gpu-check - pretraining on the GPUs found (bf16, TE, dist. optimizer, async save, resume, MFU); dry mode without a GPU"
 	@echo "make lint   - ruff"
 	@echo "make setup  - create $(VENV) with pinned dependencies (idempotent)"
@@ -57,6 +60,21 @@ $(LMEVAL_VENV)/.done:
 
 bench: setup $(BENCH_STAMP) $(LMEVAL_VENV)/.done
 	$(PY) -m bench.run_all
+
+# The jobs as cluster users run them; each prints its usage when a variable is missing.
+# `curate` runs where $$RAY_ADDRESS points (a local Ray without it); ENGINE only when given.
+curate: setup
+	@test "$(origin CONFIG)" != "file" || { echo "usage: make curate CONFIG=run.yaml [OUTPUT=dir] [ENGINE=ray|beam|local]"; exit 2; }
+	$(PY) -m babelmill.cli run "$(CONFIG)" $(if $(OUTPUT),--output "$(OUTPUT)") $(if $(filter command line environment,$(origin ENGINE)),--engine "$(ENGINE)")
+
+VOCAB ?= 8000
+tokenizer: setup
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make tokenizer INPUT=curated_dir OUTPUT=dir [VOCAB=8000] [PARALLEL=dev_dir]"; exit 2; }
+	$(PY) -m babelmill.cli tokenizer train --input "$(INPUT)" --output "$(OUTPUT)" --vocab-size "$(VOCAB)" $(if $(PARALLEL),--parallel "$(PARALLEL)")
+
+audit: setup
+	@test -n "$(MODEL)" -a -n "$(BENCHMARK)" -a -n "$(JSON)" || { echo "usage: make audit MODEL=dir BENCHMARK=file.jsonl JSON=out.json [HTML=out.html]"; exit 2; }
+	$(PY) -m babelmill.cli audit --model "$(MODEL)" --benchmark "$(BENCHMARK)" --json "$(JSON)" $(if $(HTML),--html "$(HTML)")
 
 # 125m and 1.3b presets on this machine's GPUs (under 8 min on one H100/H200); figures in
 # bench/_work/gpu_check.json. Without a GPU: the dry mode (also run by `make test`).
