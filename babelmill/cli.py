@@ -57,9 +57,9 @@ def cmd_dedup(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from babelmill.pipeline.calibrate import main as calibrate_main
+    from babelmill.pipeline.calibrate import run
 
-    return calibrate_main(args.rest)
+    return run(args)
 
 
 def cmd_balance(args) -> int:
@@ -163,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="default: RUN_DIR/report/datacard.json")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus")
+    from babelmill.pipeline.calibrate import add_arguments as calibrate_arguments
+
+    calibrate_arguments(p)
     p.set_defaults(func=cmd_calibrate)
 
     from babelmill.tokenizer.cli import register as register_tokenizer

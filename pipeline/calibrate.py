@@ -257,8 +257,9 @@ def format_table(result: dict) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="babelmill calibrate", description=__doc__.split("\n\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of `babelmill calibrate` (registered by babelmill/cli.py, so they show in
+    its --help) and of `python -m babelmill.pipeline.calibrate`."""
     ap.add_argument("--input", "-i", nargs="+", action="extend", required=True,
                     help="JSONL/Parquet files, directories or globs with `text` and `lang`")
     ap.add_argument("--output", "-o", required=True, help="proposed thresholds YAML")
@@ -269,9 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--registry", help="language registry YAML")
     ap.add_argument("--config", help="base quality config (default configs/quality.yaml)")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.sample <= 0:
-        ap.error("--sample must be > 0")
+        print("babelmill calibrate: error: --sample must be > 0", file=sys.stderr)
+        return 2
     try:
         res = calibrate(args.input, args.output, sample=args.sample, k=args.k, quantile=args.quantile,
                         registry=args.registry, config=args.config, seed=args.seed)
@@ -282,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrule: {res['provenance']['rule']}")
     print(f"wrote {args.output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="babelmill calibrate", description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -198,3 +198,14 @@ def test_langid_runs_in_process_by_default(tmp_path, corpus):
     assert main(["langid", "--input", str(corpus), "--output", str(out)]) == 0
     manifest = json.loads((tmp_path / "langs.parquet.run" / "manifest.json").read_text())
     assert manifest["engine"] == "local"
+
+
+def test_calibrate_options_show_in_help_and_parse(capsys, corpus, tmp_path):
+    """calibrate used to be parsed through argparse.REMAINDER: its options were not in --help."""
+    with pytest.raises(SystemExit) as e:
+        main(["calibrate", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quantile" in out and "--sample" in out
+    assert main(["calibrate", "--input", str(corpus), "--output", str(tmp_path / "q.yaml"), "--sample", "0"]) == 2
+    assert "--sample must be > 0" in capsys.readouterr().err
