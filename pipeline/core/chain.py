@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from babelmill.pipeline.core.schema import DROP_DETAIL, DROP_REASON, REJECT_SCHEMA
+from babelmill.pipeline.core.schema import DROP_DETAIL, DROP_REASON, rejects_from_columns
 from babelmill.pipeline.core.stage import Stage
 
 UNKNOWN_LANG = "und"
@@ -50,28 +50,14 @@ class ChainCounts:
 def to_rejects(batch: pa.RecordBatch, stage: str, keep_text: bool = True) -> pa.Table:
     """Rows of `batch` (all of which are rejected) in REJECT_SCHEMA."""
     n = batch.num_rows
-    names = batch.schema.names
-
-    def col(name, typ):
-        if name in names:
-            return batch.column(name).cast(typ)
-        return pa.nulls(n, typ)
-
-    return pa.Table.from_arrays(
-        [
-            col("id", pa.string()),
-            col("source", pa.string()),
-            col("offset", pa.int64()),
-            pa.array([stage] * n, pa.string()),
-            col(DROP_REASON, pa.string()),
-            col(DROP_DETAIL, pa.string()),
-            col("lang", pa.string()),
-            col("kept_id", pa.string()),
-            col("text", pa.large_string()) if keep_text else pa.nulls(n, pa.large_string()),
-            col("records_lost", pa.int64()),
-        ],
-        schema=REJECT_SCHEMA,
-    )
+    names = set(batch.schema.names)
+    cols = {name: batch.column(src) for name, src in
+            (("id", "id"), ("source", "source"), ("offset", "offset"), ("reason", DROP_REASON),
+             ("detail", DROP_DETAIL), ("lang", "lang"), ("kept_id", "kept_id"), ("text", "text"),
+             ("records_lost", "records_lost"))
+            if src in names and (keep_text or name != "text")}
+    cols["stage"] = pa.array([stage] * n, pa.string())
+    return rejects_from_columns(n, cols)
 
 
 def apply_chain(

@@ -59,3 +59,12 @@ def make_rejects(rows: list[dict]) -> pa.Table:
     """Build a rejects table from dicts; missing keys become nulls."""
     cols = {f.name: [r.get(f.name) for r in rows] for f in REJECT_SCHEMA}
     return pa.Table.from_pydict(cols, schema=REJECT_SCHEMA)
+
+
+def rejects_from_columns(n: int, columns: dict) -> pa.Table:
+    """A rejects table of `n` rows from Arrow columns by name, cast to REJECT_SCHEMA; a column
+    not given is null (so a reject column added later needs no change at the call sites)."""
+    return pa.Table.from_arrays(
+        [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in REJECT_SCHEMA],
+        schema=REJECT_SCHEMA,
+    )

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from babelmill.pipeline.core.chain import ChainCounts
-from babelmill.pipeline.core.schema import REJECT_SCHEMA
+from babelmill.pipeline.core.schema import REJECT_SCHEMA, rejects_from_columns
 from babelmill.pipeline.dedup.refs import make_refs
 from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
 
@@ -70,9 +70,7 @@ def apply_unit(worker, unit) -> dict:
             "kept_id": m.column("kept_id"),
             "text": rows.column("text") if worker.cfg.output.rejects_keep_text else pa.nulls(n, pa.large_string()),
         }
-        # by name, so a reject column added later (records_lost: null for dedup drops) needs no change here
-        rej = pa.Table.from_arrays([cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in REJECT_SCHEMA],
-                                   schema=REJECT_SCHEMA)
+        rej = rejects_from_columns(n, cols)  # records_lost: null for dedup drops
         # a duplicate whose kept copy has the *same* id: the input reuses ids, and kept_id says nothing
         same_id = int(pc.sum(pc.equal(cols["id"], cols["kept_id"]).cast(pa.int64())).as_py() or 0)
         for stage_name in set(m.column("stage").to_pylist()):

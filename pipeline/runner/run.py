@@ -92,9 +92,7 @@ def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, o
         if overwrite:  # start over, also when only the inputs changed
             _clear_run_dir(layout.root)
     elif overwrite and layout.root.exists() and any(p.name != LOCK_NAME for p in layout.root.iterdir()):
-        if not layout.units_dir.is_dir():  # never delete a folder that is not a run of ours
-            raise RunStateError(f"--overwrite: {layout.root} is not a babelmill run directory; not deleting it")
-        _clear_run_dir(layout.root)
+        _clear_run_dir(layout.root)  # a folder that is not a run of ours was refused by _refuse_foreign_dir
     layout.root.mkdir(parents=True, exist_ok=True)
     for d in (layout.output_dir, layout.rejects_dir, layout.units_dir, layout.staged_dir):
         d.mkdir(exist_ok=True)
@@ -167,10 +165,7 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
     for st in global_stages:
         d = layout.dedup_dir(st.name)
         drops_path = d / "drops.parquet"
-        success = d / "_SUCCESS"
-        if success.exists() and json.loads(success.read_text()).get("inputs_key") != inputs["key"]:
-            # _check_global_inputs refused this already; never reuse a phase of other inputs
-            raise RunStateError(f"{success} was computed over other inputs; pass --overwrite to start over")
+        success = d / "_SUCCESS"  # over these inputs: _check_global_inputs refused any other
         if not success.exists():
             t0 = time.time()
             parts_dir = d / "parts"
