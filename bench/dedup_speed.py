@@ -66,7 +66,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, default=int(10000 * float(os.environ.get("BENCH_SCALE", "1"))))
     ap.add_argument("--json")
+    ap.add_argument("--params", default="{}", help="dedup_near parameters as JSON (default: the stage's defaults)")
     args = ap.parse_args()
+    params = json.loads(args.params)
     docs, truth = generate(args.docs, seed=11)
     n = len(docs)
     res: dict = {"docs": n, "unique_seed_docs": args.docs}
@@ -79,7 +81,7 @@ def main() -> int:
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
 
         # 1. signatures, one core, no I/O
-        stage = NearDedupStage()
+        stage = NearDedupStage(**params)
         stage.ensure_setup()
         batches = [pa.RecordBatch.from_pylist(docs[i : i + 1000]) for i in range(0, n, 1000)]
         stage(batches[0])  # warm the token cache like a long-running worker
@@ -92,7 +94,8 @@ def main() -> int:
         # 2. end to end
         cfg = PipelineConfig.model_validate({
             "input": {"paths": [str(raw)], "extra_fields": ["lang"], "split_mb": 4},
-            "output": {"dir": str(tmp / "run")}, "stages": ["dedup_near"], "engine": {"name": "local"}})
+            "output": {"dir": str(tmp / "run")}, "stages": [{"name": "dedup_near", "params": params}],
+            "engine": {"name": "local"}})
         t = time.perf_counter()
         run_pipeline(cfg, quiet=True)
         ours_e2e = time.perf_counter() - t

@@ -72,14 +72,18 @@ def lower_table() -> np.ndarray:
 
 
 @njit(cache=True)
-def _shingle_kernel(data, offs, spaced, nvec, word, lower):  # pragma: no cover - compiled
+def _shingle_kernel(data, offs, spaced, nvec, word, lower, max_units):  # pragma: no cover - compiled
     """One pass over a batch's UTF-8 bytes: decode, lower-case, split into units (words:
     polynomial hash of their code points; or single characters), then n-gram hashes over
-    each document's units."""
+    each document's units; with max_units > 0 also the first max_units unit hashes of each
+    document (uint32, in order), for alignment."""
     n_docs = len(offs) - 1
     out = np.empty(len(data) + n_docs, np.uint64)
     counts = np.zeros(n_docs, np.int64)
     units = np.empty(len(data) + 1, np.uint64)
+    uout = np.empty(len(data) + 1 if max_units > 0 else 0, np.uint32)
+    ucounts = np.zeros(n_docs, np.int64)
+    uo = 0
     P = np.uint64(0x100000001B3)
     MIX = np.uint64(0x9E3779B97F4A7C15)
     o = 0
@@ -121,6 +125,12 @@ def _shingle_kernel(data, offs, spaced, nvec, word, lower):  # pragma: no cover 
         if inword:
             units[m] = _smix(h)
             m += 1
+        if max_units > 0:
+            mu = min(m, max_units)
+            for j in range(mu):
+                uout[uo + j] = np.uint32(units[j] & np.uint64(0xFFFFFFFF))
+            uo += mu
+            ucounts[d] = mu
         if m == 0:
             continue
         k = min(nvec[d], m)  # a document shorter than n: one shingle over all its units
@@ -131,7 +141,7 @@ def _shingle_kernel(data, offs, spaced, nvec, word, lower):  # pragma: no cover 
             out[o] = _smix(acc)
             o += 1
         counts[d] = m - k + 1
-    return out[:o], counts
+    return out[:o], counts, uout[:uo], ucounts
 
 
 def shingle_hashes(text: str, spaced: bool, n: int) -> np.ndarray:
@@ -149,6 +159,15 @@ def batch_shingles(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int
     encoded token hashing + numpy n-grams) spent 72% of the signature stage in shingling, a
     pure-numpy code point version was no faster, and this kernel is ~4x faster on the dedup
     benchmark corpus (bench/dedup_speed.py)."""
+    flat, counts, _ = batch_shingles_and_units(texts, spaced, word_n, char_n, 0)
+    return flat, counts
+
+
+def batch_shingles_and_units(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int,
+                             max_units: int) -> tuple[np.ndarray, np.ndarray, pa.Array | None]:
+    """`batch_shingles` plus, with max_units > 0, each document as the sequence of its first
+    `max_units` units (words, or characters for unspaced scripts) hashed to uint32 in text
+    order, repeats included: what near dedup aligns to verify a candidate pair. One pass."""
     arr = pc.fill_null(texts, "")
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     arr = arr.cast(pa.large_string())
@@ -157,4 +176,9 @@ def batch_shingles(texts: pa.Array, spaced: np.ndarray, word_n: int, char_n: int
     offs = np.frombuffer(bufs[1], np.int64, count=n + 1, offset=arr.offset * 8) if n else np.zeros(1, np.int64)
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     nvec = np.where(spaced, word_n, char_n).astype(np.int64)
-    return _shingle_kernel(data, offs, np.asarray(spaced, np.bool_), nvec, word_char_table(), lower_table())
+    flat, counts, uflat, ucounts = _shingle_kernel(data, offs, np.asarray(spaced, np.bool_), nvec, word_char_table(),
+                                                   lower_table(), max_units)
+    if max_units <= 0:
+        return flat, counts, None
+    offsets = np.concatenate([[0], np.cumsum(ucounts)]).astype(np.int64)
+    return flat, counts, pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(uflat, pa.uint32()))

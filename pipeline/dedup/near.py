@@ -5,8 +5,9 @@
 2. buckets -> candidate edges: within a partition, every member of a bucket is linked to the
    bucket's smallest ref (a star, not all pairs: the edge list stays linear in bucket size);
 3. verification: an edge is kept if the two signatures agree on at least `threshold` of their
-   values (estimated Jaccard), which removes LSH false positives such as documents that only
-   share boilerplate;
+   values (estimated Jaccard) and, with `verify: alignment` (the default), if the two
+   documents' word (character) sequences align (`aligned_similarity` >= `align_threshold`),
+   which removes LSH false positives such as pages that share only their site boilerplate;
 4. connected components of the verified edges (vectorised min-label propagation with pointer
    jumping); the smallest ref of a component is kept, the others are dropped as `dup_near`.
 
@@ -89,3 +90,15 @@ def connected_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     return (sig_a == sig_b).mean(axis=1)
+
+
+def aligned_similarity(a: list, b: list) -> np.ndarray:
+    """1 - (insertions + deletions) / (len a + len b) of each pair of unit sequences (the
+    normalised Indel similarity, i.e. 2 x longest common subsequence / total length), with
+    RapidFuzz's bit-parallel LCS (~16 us for two 400-word documents). Unlike shingle Jaccard it
+    does not multiply scattered edits by the shingle size, and a page that shares only its
+    boilerplate with another scores the share of text it really has in common."""
+    from rapidfuzz.distance import Indel
+
+    f = Indel.normalized_similarity
+    return np.fromiter((f(x, y) if (x or y) else 1.0 for x, y in zip(a, b, strict=True)), np.float64, count=len(a))

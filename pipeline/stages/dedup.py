@@ -17,7 +17,7 @@ from pydantic import Field
 from babelmill.languages import load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
-from babelmill.pipeline.dedup.hashing import batch_shingles, exact_hashes
+from babelmill.pipeline.dedup.hashing import batch_shingles_and_units, exact_hashes
 from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs, unit_of
 from babelmill.scripts import dominant_scripts
@@ -88,12 +88,30 @@ class NearParams(StageParams):
     #: "oph": one-permutation hashing with densification, O(shingles) per document (default);
     #: "minhash": classic k-permutation MinHash, O(shingles x num_perm)
     method: Literal["oph", "minhash"] = Field("oph", description="oph: one-permutation hashing (fast); minhash: classic")
-    num_perm: int = Field(120, description="signature length (= bands x rows)")
-    bands: int = Field(20, description="LSH bands")
-    rows: int = Field(6, description="rows per band")
-    threshold: float = Field(0.7, description="estimated Jaccard needed to link two candidates")
-    word_ngram: int = Field(5, description="shingle size in words (space-delimited languages)")
-    char_ngram: int = Field(5, description="shingle size in characters (unspaced scripts)")
+    # Defaults chosen on the tune half of bench/dedup_ruler.py (UDHR declarations, copies with
+    # a known share of words edited; see the README's dedup section). Short shingles, because an
+    # edit breaks every shingle that covers it (5% of words substituted leaves ~77% of word
+    # 5-grams but ~90% of word 2-grams), and a generous candidate threshold (32 bands of 4: a
+    # pair at Jaccard 0.55 becomes a candidate with p = 0.94, at 0.65 with 0.997); candidates are then
+    # verified by aligning their word (character) sequences, which is what separates a copy with
+    # 10% of its words edited (aligned similarity >= 0.89) from a page that shares three quarters
+    # of its text as site boilerplate (<= 0.85): their shingle Jaccards overlap (0.65-0.69).
+    num_perm: int = Field(128, description="signature length (= bands x rows)")
+    bands: int = Field(32, description="LSH bands")
+    rows: int = Field(4, description="rows per band")
+    threshold: float = Field(0.45, description="estimated Jaccard a candidate pair needs to be verified (verify: "
+                                               "alignment) or linked (verify: jaccard)")
+    threshold_unspaced: float | None = Field(
+        None, description="the same for documents shingled by characters (unspaced scripts); null: `threshold`")
+    verify: Literal["alignment", "jaccard"] = Field(
+        "alignment", description="alignment: link a candidate pair if its word (character) sequences align; "
+                                 "jaccard: on the estimate alone")
+    align_threshold: float = Field(0.87, description="aligned similarity needed to link two documents: "
+                                                     "1 - (insertions + deletions) / (len a + len b), over words "
+                                                     "(characters in unspaced scripts)")
+    align_max_units: int = Field(20000, description="words (characters) of each document kept for the alignment")
+    word_ngram: int = Field(2, description="shingle size in words (space-delimited languages)")
+    char_ngram: int = Field(3, description="shingle size in characters (unspaced scripts)")
     seed: int = Field(1, description="hash seed")
     num_parts: int = Field(64, description="shuffle partitions (reduce tasks)")
     registry: str | None = Field(None, description="language registry YAML (default: the run's)")
@@ -106,7 +124,7 @@ class NearDedupStage(GlobalStage):
 
     name = "dedup_near"
     requires = ("id", "text")
-    internal = ("minhash",)
+    internal = ("minhash", "minhash_chars")
     reasons = ("dup_near",)
     Params = NearParams
 
@@ -117,17 +135,18 @@ class NearDedupStage(GlobalStage):
             from babelmill.pipeline.core.stage import StageError
 
             raise StageError(f"stage 'dedup_near': bands x rows ({p.bands} x {p.rows}) must equal num_perm ({p.num_perm})")
-        self.produces = {"minhash": pa.list_(pa.uint32(), p.num_perm)}
+        self.produces = {"minhash": pa.list_(pa.uint32(), p.num_perm), "minhash_chars": pa.bool_()}
 
     def setup(self):
         self.reg = load_registry(self.params.registry)
         self.a, self.b = permutations(self.params.num_perm, self.params.seed)
         self._spaced = {c: self.reg.is_space_delimited(c) for c in self.reg.codes}
         # without a language, the script decides: scripts of unspaced languages that are not the
-        # main script of a spaced one (Han counts as unspaced although Korean may use it)
-        spaced_scripts = {self.reg.scripts(c)[0] for c in self.reg.codes if self.reg.is_space_delimited(c)}
+        # main script of a spaced one (Han counts as unspaced although Korean may use it);
+        # a script the registry does not know (Tibetan, Tai Tham, ...) is judged by its spaces
+        self._spaced_scripts = {self.reg.scripts(c)[0] for c in self.reg.codes if self.reg.is_space_delimited(c)}
         self._unspaced_scripts = {s for c in self.reg.codes if not self.reg.is_space_delimited(c)
-                                  for s in self.reg.scripts(c)} - spaced_scripts
+                                  for s in self.reg.scripts(c)} - self._spaced_scripts
 
     def process(self, batch):
         p = self.params
@@ -138,14 +157,15 @@ class NearDedupStage(GlobalStage):
         if unknown.any():
             texts = batch.column("text").take(pa.array(np.flatnonzero(unknown))).to_pylist()
             scripts = dominant_scripts([t[:400:2] for t in texts], 200)
-            spaced[unknown] = [s not in self._unspaced_scripts for s in scripts]
-        flat, counts = batch_shingles(batch.column("text"), spaced, p.word_ngram, p.char_ngram)
+            spaced[unknown] = [s in self._spaced_scripts or (s not in self._unspaced_scripts and _has_spaces(t))
+                               for s, t in zip(scripts, texts, strict=True)]
+        flat, counts, _ = batch_shingles_and_units(batch.column("text"), spaced, p.word_ngram, p.char_ngram, 0)
         if p.method == "oph":
             sig = oph_signatures(flat, counts, p.num_perm, p.seed)
         else:
             sig = signatures_flat(flat, counts, self.a, self.b)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), p.num_perm)
-        return batch.append_column("minhash", arr)
+        return batch.append_column("minhash", arr).append_column("minhash_chars", pa.array(~spaced))
 
     def _sigs(self, shard, unit_index, excluded, columns=("minhash",)):
         t = pq.read_table(shard, columns=list(columns))
@@ -167,19 +187,44 @@ class NearDedupStage(GlobalStage):
         if edges.num_rows == 0:
             return exact.DROPS_SCHEMA.empty_table()
         a, b = edges.column("a").to_numpy(), edges.column("b").to_numpy()
+        # a pair that collides in several bands arrives from several partitions: verify it once
+        ab = np.unique(np.stack([a, b], axis=1), axis=0)
+        a, b = ab[:, 0], ab[:, 1]
         # signatures and ids of every document that has a candidate edge, one shard at a time
         need = np.unique(np.concatenate([a, b]))
         sig_of = np.zeros((len(need), self.params.num_perm), np.uint32)
         id_of = np.empty(len(need), object)
+        p = self.params
+        align = p.verify == "alignment"
+        units_of = np.empty(len(need), object) if align else None
+        thr_of = np.full(len(need), p.threshold, np.float64)
+        thr_chars = p.threshold if p.threshold_unspaced is None else p.threshold_unspaced
+        # with alignment, the unit sequences of the candidates only, from the staged text (most
+        # documents have no candidate: storing sequences for all of them cost more than this)
+        cols = ("minhash", "id", "minhash_chars", *(("text",) if align else ()))
         for u in np.unique(unit_of(need)):
-            t, refs, sig = self._sigs(shards[int(u)], int(u), np.zeros(0, np.int64), ("minhash", "id"))
+            t, refs, sig = self._sigs(shards[int(u)], int(u), np.zeros(0, np.int64), cols)
             pos = np.searchsorted(refs, need[unit_of(need) == u])
             dst = np.searchsorted(need, refs[pos])
             sig_of[dst] = sig[pos]
             id_of[dst] = np.array(t.column("id").to_pylist(), dtype=object)[pos]
+            thr_of[dst] = np.where(t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos], thr_chars, p.threshold)
+            if align:
+                chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos]
+                _, _, seqs = batch_shingles_and_units(t.column("text").take(pa.array(pos)), ~chars, 1, 1,
+                                                      p.align_max_units)
+                seqs = seqs.to_pylist()
+                for k, d in enumerate(dst):
+                    units_of[d] = seqs[k]
         ia, ib = np.searchsorted(need, a), np.searchsorted(need, b)
         sim = near.estimated_jaccard(sig_of[ia], sig_of[ib])
-        ok = sim >= self.params.threshold
+        ok = sim >= np.maximum(thr_of[ia], thr_of[ib])  # a mixed pair needs the stricter one
+        if align and ok.any():
+            idx = np.flatnonzero(ok)
+            aligned = near.aligned_similarity([units_of[x] for x in ia[idx]], [units_of[x] for x in ib[idx]])
+            ok[idx] = aligned >= p.align_threshold
+            sim = sim.astype(np.float64)
+            sim[idx] = aligned
         if not ok.any():
             return exact.DROPS_SCHEMA.empty_table()
         nodes, label = near.connected_components(a[ok], b[ok])
@@ -191,11 +236,23 @@ class NearDedupStage(GlobalStage):
         for x, y, s in zip(np.concatenate([a[ok], b[ok]]), np.concatenate([b[ok], a[ok]]), np.concatenate([sim[ok], sim[ok]]), strict=True):
             if s > best.get(x, (0, None))[0]:
                 best[x] = (s, y)
-        details = [f"near duplicate of {k} (est. Jaccard {best[r][0]:.2f} with {id_of[np.searchsorted(need, best[r][1])]})"
+        what = "aligned similarity" if align else "est. Jaccard"
+        details = [f"near duplicate of {k} ({what} {best[r][0]:.2f} with {id_of[np.searchsorted(need, best[r][1])]})"
                    for r, k in zip(refs, kept_ids, strict=True)]
         return pa.table({"ref": pa.array(refs), "kept_ref": pa.array(kept), "kept_id": pa.array(list(kept_ids), pa.string()),
                          "reason": pa.array(["dup_near"] * len(refs), pa.string()), "detail": pa.array(details, pa.string())},
                         schema=exact.DROPS_SCHEMA).sort_by("ref")
+
+
+def _has_spaces(text: str, sample: int = 2000, min_per_100: float = 8.0) -> bool:
+    """Whether a text in a script the registry does not know is written with spaces between
+    words: at least `min_per_100` spaces per 100 non-space characters of its first `sample`
+    characters. Running text with spaces between words has 12-25; scripts that put spaces
+    only between phrases (Thai, Lao, Khmer, Tai Tham) have 4-6 and Tibetan about 4, so they
+    are shingled by characters like the registry's unspaced languages."""
+    t = text[:sample]
+    spaces = t.count(" ") + t.count("\n")
+    return spaces * 100 >= min_per_100 * max(1, len(t) - spaces)
 
 
 def cluster_sizes(drops: list[pa.Table]) -> dict[int, int]:
