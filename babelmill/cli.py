@@ -50,6 +50,15 @@ def cmd_quality(args) -> int:
     return quality_command(args)
 
 
+def cmd_dedup_index(args) -> int:
+    from babelmill.pipeline.dedup.index import build_for_run
+
+    meta = build_for_run(args.run_dir)
+    rows = sum(s["rows"] for s in meta["shards"])
+    print(f"indexed {rows} documents of {args.run_dir} in {Path(args.run_dir) / 'dedup' / 'index'}")
+    return 0
+
+
 def cmd_dedup(args) -> int:
     from babelmill.pipeline.scripting import dedup_command
 
@@ -148,7 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dedup", help="exact + MinHash near deduplication")
     _add_io(p, "run directory: output/ (kept, with cluster_size), rejects/ (id, reason, kept_id), manifest.json")
+    p.add_argument("--against", action="append", default=[], metavar="EARLIER_RUN_DIR",
+                   help="also drop documents that duplicate one of an earlier dedup run (its output directory; "
+                        "repeatable); the earlier corpus is not read again, only its dedup/index/")
+    p.add_argument("--index", action="store_true",
+                   help="write dedup/index/ so that later runs can deduplicate against this one (--against)")
     p.set_defaults(func=cmd_dedup)
+
+    p = sub.add_parser("dedup-index", help="index a finished dedup run so that later runs can use --against it")
+    p.add_argument("run_dir", help="output directory of a finished `babelmill dedup` / `babelmill run` with dedup stages")
+    p.set_defaults(func=cmd_dedup_index)
 
     p = sub.add_parser("balance", help="balance a curated run across languages (token budget, policy, epoch cap)")
     p.add_argument("run_dir", help="a finished `babelmill run` directory")

@@ -107,6 +107,11 @@ def main() -> int:
               f"({s['wrongly_removed_rate']:.4f}); hard negatives removed by boilerplate length: "
               + ", ".join(f"{r}: {a}/{b}" for r, (a, b) in sc["hard_by_boilerplate"].items()))
         print(table(sc))
+    b = res.get("babelmill", {})
+    res["headline"] = (f"report half: recall up to 5% edited {b.get('recall_upto_5pct_spaced')} spaced / "
+                       f"{b.get('recall_upto_5pct_unspaced')} unspaced, wrongly removed {b.get('wrongly_removed_rate')}"
+                       + (f"; datatrove {res['datatrove']['recall_upto_5pct_spaced']} / "
+                          f"{res['datatrove']['recall_upto_5pct_unspaced']}" if "datatrove" in res else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -3,7 +3,8 @@
 - signatures: documents/s on one core, babelmill's `dedup_near` map part (shingles + MinHash)
   vs datatrove's MinhashDedupSignature (both on \\w+ words, 5-grams; 120 vs 112 hashes);
 - end to end: babelmill `run_pipeline([dedup_near])` in-process (reads JSONL, writes Parquet
-  shards, shuffle, components, apply) vs datatrove's four MinHash stages;
+  shards, shuffle, verification, components, apply) vs datatrove's four MinHash stages, the
+  best of `--repeat` runs of each;
 - quality on the planted corpus (bench/dedup_corpus.py): recall for near pairs with J >= 0.8
   and wrongly removed unique documents, per script family.
 
@@ -67,6 +68,8 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=int(10000 * float(os.environ.get("BENCH_SCALE", "1"))))
     ap.add_argument("--json")
     ap.add_argument("--params", default="{}", help="dedup_near parameters as JSON (default: the stage's defaults)")
+    ap.add_argument("--repeat", type=int, default=3, help="end-to-end runs of each side; the best is reported")
+    ap.add_argument("--index", action="store_true", help="also write the run's dedup index (dedup.index: true)")
     args = ap.parse_args()
     params = json.loads(args.params)
     docs, truth = generate(args.docs, seed=11)
@@ -95,18 +98,28 @@ def main() -> int:
         cfg = PipelineConfig.model_validate({
             "input": {"paths": [str(raw)], "extra_fields": ["lang"], "split_mb": 4},
             "output": {"dir": str(tmp / "run")}, "stages": [{"name": "dedup_near", "params": params}],
-            "engine": {"name": "local"}})
-        t = time.perf_counter()
-        run_pipeline(cfg, quiet=True)
-        ours_e2e = time.perf_counter() - t
+            "engine": {"name": "local"}, "dedup": {"index": args.index}})
+        ours_e2e = 1e9
+        for r in range(args.repeat):  # best of N: this machine's other load only ever adds time
+            c = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": str(tmp / f"run{r}")})})
+            t = time.perf_counter()
+            run_pipeline(c, quiet=True)
+            ours_e2e = min(ours_e2e, time.perf_counter() - t)
+        cfg = c
         res["babelmill_end_to_end_s"] = round(ours_e2e, 2)
         res["babelmill_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        rejects = pq.read_table(tmp / "run" / "rejects").to_pylist()
+        rejects = pq.read_table(Path(cfg.output.dir) / "rejects").to_pylist()
         res["babelmill_quality"] = score(docs, truth, rejects)
 
-        dt = run_datatrove(raw / "docs.jsonl", "all")
+        dt, dt_e2e = None, 1e9
+        for _ in range(args.repeat):
+            d = run_datatrove(raw / "docs.jsonl", "all")
+            if d is None:
+                break
+            e2e = d["signature_s"] + d["buckets_s"] + d["cluster_s"] + d["filter_s"]
+            if e2e < dt_e2e:
+                dt, dt_e2e = d, e2e
         if dt:
-            dt_e2e = dt["signature_s"] + dt["buckets_s"] + dt["cluster_s"] + dt["filter_s"]
             res["datatrove_signature_docs_per_s"] = round(n / dt["signature_s"], 1)
             res["datatrove_end_to_end_s"] = round(dt_e2e, 2)
             res["signature_speedup"] = round(res["babelmill_signature_docs_per_s"] / res["datatrove_signature_docs_per_s"], 2)

@@ -86,6 +86,17 @@ class EngineConfig(_Strict):
     beam: BeamConfig = Field(default_factory=BeamConfig, description="see BeamConfig")
 
 
+class DedupConfig(_Strict):
+    """The run's dedup index, and deduplication against earlier runs (global stages only)."""
+
+    index: bool = Field(False, description="write RUN/dedup/index/ (every document's dedup keys) so that later "
+                                           "runs can deduplicate against this one; a finished run can be indexed "
+                                           "later with `babelmill dedup-index RUN_DIR`")
+    against: list[str] = Field(default_factory=list, description="output directories of earlier dedup runs: new "
+                                                                 "documents that duplicate one of theirs are dropped, "
+                                                                 "theirs are never read again or dropped")
+
+
 class PipelineConfig(_Strict):
     """A pipeline run: inputs, stages, output, engine and optional balancing."""
 
@@ -97,6 +108,7 @@ class PipelineConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig, description="see EngineConfig")
     strict: bool = Field(False, description="fail on the first bad input record instead of quarantining it")
     balance: BalanceConfig | None = Field(None, description="balance the kept corpus across languages after curation")
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="see DedupConfig")
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -163,6 +175,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
 __all__ = [
     "BeamConfig",
     "ConfigError",
+    "DedupConfig",
     "EngineConfig",
     "InputConfig",
     "OutputConfig",

@@ -75,6 +75,8 @@ def stage_command(args, stages: list, name: str) -> int:
             "stages": stages,
             "strict": args.strict,
             "engine": {"name": args.engine or "ray"},
+            "dedup": {"against": list(getattr(args, "against", None) or []),
+                      "index": bool(getattr(args, "index", False))},
         }
     )
     manifest = run_pipeline(cfg, overwrite=args.overwrite)

@@ -59,6 +59,29 @@ def test_dedup_subcommand_contract(tmp_path, jsonl_writer):
     assert dict(zip(kept.column("id").to_pylist(), kept.column("cluster_size").to_pylist(), strict=True)) == {"a": 3, "d": 1}
 
 
+def test_dedup_against_an_earlier_run(tmp_path, jsonl_writer, capsys):
+    """`babelmill dedup --against EARLIER_RUN_DIR`: a new crawl's copies of documents kept (or
+    dropped) earlier are dropped, naming the earlier kept document and run; nothing else is."""
+    text = "The committee published its annual report on the quality of water in the northern rivers. " * 4
+    first = tmp_path / "crawl1"
+    assert main(["dedup", "--input", str(jsonl_writer(tmp_path / "c1.jsonl", [{"id": "a", "text": text}])),
+                 "--output", str(first), "--engine", "local", "--index"]) == 0
+    assert (first / "dedup" / "index" / "index.json").is_file()
+    rows = [{"id": "n1", "text": text.replace("annual", "yearly", 1)},
+            {"id": "n2", "text": "Something else entirely, about mountains and the weather in spring. " * 4}]
+    out = tmp_path / "crawl2"
+    assert main(["dedup", "--input", str(jsonl_writer(tmp_path / "c2.jsonl", rows)), "--output", str(out),
+                 "--engine", "local", "--against", str(first)]) == 0
+    assert pq.read_table(out / "output").column("id").to_pylist() == ["n2"]
+    (rej,) = pq.read_table(out / "rejects").to_pylist()
+    assert rej["id"] == "n1" and rej["kept_id"] == "a" and rej["reason"] == "dup_near"
+    assert f"from earlier run {first}" in rej["detail"]
+    capsys.readouterr()
+    assert main(["dedup", "--input", str(tmp_path / "c2.jsonl"), "--output", str(tmp_path / "crawl3"),
+                 "--engine", "local", "--against", str(tmp_path / "c2.jsonl")]) == 2
+    assert "has no dedup index" in _one_line_error(capsys)
+
+
 # -- issue 12: every user error is one line and exit code 2 ------------------------------------
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err

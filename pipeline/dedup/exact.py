@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-DROPS_SCHEMA = pa.schema([("ref", pa.int64()), ("kept_ref", pa.int64()), ("kept_id", pa.string()),
-                          ("reason", pa.string()), ("detail", pa.string())])
-
+from babelmill.pipeline.core.global_stage import DROPS_SCHEMA  # the drops table every global stage returns
 
 KEYS_SCHEMA = pa.schema([("part", pa.int32()), ("k1", pa.uint64()), ("k2", pa.uint64()), ("ref", pa.int64()),
                          ("id", pa.string())])

@@ -24,6 +24,8 @@ def excluded_refs(files: list[str], unit_index: int) -> np.ndarray:
 
 
 def map_task(stage, task: dict) -> pa.Table:
+    if task.get("index"):  # a shard of an earlier run's dedup index (dedup.against)
+        return stage.index_key_rows(Path(task["shard"]), task["unit_index"])
     excl = excluded_refs(task["excluded"], task["unit_index"])
     return stage.key_rows(Path(task["shard"]), task["unit_index"], excl)
 

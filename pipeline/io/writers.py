@@ -36,10 +36,11 @@ def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> Non
     os.replace(tmp, path)
 
 
-def atomic_write_parquet(path: str | Path, table: pa.Table, compression: str = "snappy", fsync: bool = True) -> None:
+def atomic_write_parquet(path: str | Path, table: pa.Table, compression: str = "snappy", fsync: bool = True,
+                         use_dictionary: bool | list[str] = True) -> None:
     """A whole table as one Parquet file, written atomically (see atomic_write_bytes)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression=compression)
+    pq.write_table(table, sink, compression=compression, use_dictionary=use_dictionary)
     atomic_write_bytes(path, sink.getvalue().to_pybytes(), fsync=fsync)
 
 

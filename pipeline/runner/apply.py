@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from babelmill.pipeline.core.chain import ChainCounts
 from babelmill.pipeline.core.schema import REJECT_SCHEMA, rejects_from_columns
+from babelmill.pipeline.dedup import index as dedup_index
 from babelmill.pipeline.dedup.refs import make_refs
 from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
 
@@ -33,8 +34,14 @@ def load_decisions(worker) -> tuple[pa.Table, pa.Table]:
     return worker._drops
 
 
+def _write_index(worker, unit_index: int, table: pa.Table, refs: np.ndarray) -> None:
+    if getattr(worker, "_roots", None) is None:
+        worker._roots = dedup_index.resolve_roots(load_decisions(worker)[0])
+    dedup_index.write_shard(worker.layout.root, unit_index, table, refs, worker._roots, worker.global_stages)
+
+
 def final_schema(worker) -> pa.Schema:
-    internal = {c for st in worker.global_stages for c in getattr(st, "internal", ())}
+    internal = {c for st in worker.global_stages for c in st.internal}
     fields = [f for f in worker.schema if f.name not in internal]
     return pa.schema([*fields, pa.field("cluster_size", pa.int32())])
 
@@ -42,13 +49,19 @@ def final_schema(worker) -> pa.Schema:
 def apply_unit(worker, unit) -> dict:
     lay = worker.layout
     stats_path = lay.unit_stats(unit.unit_id)
+    idx = worker.spec.unit_index[unit.unit_id]
+    want_index = worker.cfg.dedup.index
     if stats_path.exists():
+        if want_index and not dedup_index.shard_path(lay.root, idx).exists():  # a run from before indexes
+            table = pq.read_table(lay.staged(unit.unit_id))
+            _write_index(worker, idx, table, make_refs(idx, table.num_rows))
         return json.loads(stats_path.read_text())
     stats = json.loads(lay.staged_stats(unit.unit_id).read_text())
-    idx = worker.spec.unit_index[unit.unit_id]
     drops, sizes = load_decisions(worker)
     table = pq.read_table(lay.staged(unit.unit_id))
     refs = make_refs(idx, table.num_rows)
+    if want_index:  # before the unit's stats: those mark the unit done
+        _write_index(worker, idx, table, refs)
     lo, hi = int(refs[0]) if len(refs) else 0, int(refs[-1]) if len(refs) else -1
     mine = drops.filter(pc.and_(pc.greater_equal(drops.column("ref"), lo), pc.less_equal(drops.column("ref"), hi)))
     drop_refs = mine.column("ref").to_numpy()

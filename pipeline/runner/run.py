@@ -27,6 +27,9 @@ from pathlib import Path
 import yaml
 
 from babelmill.pipeline.config import ConfigError, PipelineConfig, build_stages
+from babelmill.pipeline.core.global_stage import cluster_sizes, is_global
+from babelmill.pipeline.dedup import index as dedup_index
+from babelmill.pipeline.dedup.index import load_against
 from babelmill.pipeline.engines import get_engine
 from babelmill.pipeline.engines.progress import UnitProgress
 from babelmill.pipeline.io.readers import plan_inputs
@@ -108,10 +111,13 @@ def _progress(quiet, directory, total, already, desc):
     return contextlib.nullcontext() if quiet else UnitProgress(directory, total, already, desc)
 
 
-def _global_inputs(units, fps: dict[str, str], fingerprint: str) -> dict:
+def _global_inputs(units, fps: dict[str, str], fingerprint: str, against: list[dict] | None = None) -> dict:
     """What the global phases' decisions depend on: the units in order, their input
-    fingerprints, and the config. `key` hashes all of it."""
+    fingerprints, the config, and the indexes of earlier runs deduplicated against. `key`
+    hashes all of it."""
     doc = {"config_fingerprint": fingerprint, "units": [[u.unit_id, fps[u.unit_id]] for u in units]}
+    if against:
+        doc["against"] = [[a["dir"], a["fingerprint"]] for a in against]
     doc["key"] = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
     return doc
 
@@ -125,6 +131,8 @@ def _describe_change(old: dict, new: dict) -> str:
              for what, v in (("added", added), ("removed", removed), ("changed", changed)) if v]
     if not parts and old.get("config_fingerprint") != new["config_fingerprint"]:
         parts.append("the configuration changed")
+    if not parts and old.get("against") != new.get("against"):
+        parts.append("the dedup index of an earlier run given in dedup.against changed")
     return "; ".join(parts) or "the order of the units changed"
 
 
@@ -148,7 +156,8 @@ def _check_global_inputs(layout: RunLayout, global_stages, inputs: dict) -> None
     )
 
 
-def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool, inputs: dict) -> None:
+def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool, inputs: dict,
+                       against: list[dict]) -> None:
     """Each global stage: shuffle key rows through the engine, reduce per partition, finalize
     on the driver into drops.parquet; a _SUCCESS marker (naming the inputs key) makes a
     finished phase skip on rerun over the same inputs."""
@@ -156,10 +165,13 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
     import pyarrow.parquet as pq
 
     from babelmill.pipeline.runner.apply import SIZES_FILE
-    from babelmill.pipeline.stages.dedup import cluster_sizes
 
     atomic_write_json(layout.root / "dedup" / GLOBAL_INPUTS, inputs)
     shards = {i: layout.staged(u.unit_id) for i, u in enumerate(units)}
+    # earlier runs' index shards enter the same shuffles under negative unit numbers
+    index_tasks = [{"shard": str(path), "unit_index": unit, "excluded": [], "index": True}
+                   for a in against for unit, path in a["shards"]]
+    shards.update({unit: path for a in against for unit, path in a["shards"]})
     previous: list[str] = []
     all_drops = []
     for st in global_stages:
@@ -173,6 +185,7 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
                 shutil.rmtree(parts_dir)
             parts_dir.mkdir(parents=True)
             tasks = [{"shard": str(shards[i]), "unit_index": i, "excluded": list(previous)} for i in range(len(units))]
+            tasks += index_tasks
             eng.shuffle_reduce(st, tasks, str(parts_dir))
             parts = [pq.read_table(p) for p in sorted(parts_dir.glob("part-*.parquet"))]
             st.ensure_setup()
@@ -205,10 +218,12 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
     fingerprint = cfg.fingerprint()
     layout = RunLayout(Path(cfg.output.dir), cfg.output.format)
     stages = build_stages(cfg)  # fail fast on the driver, before any worker starts
-    global_stages = [st for st in stages if getattr(st, "is_global", False)]
-    first_global = next((i for i, st in enumerate(stages) if getattr(st, "is_global", False)), len(stages))
-    if any(not getattr(st, "is_global", False) for st in stages[first_global:]):
-        raise ConfigError("global stages (dedup_exact, dedup_near) must come after all other stages")
+    global_stages = [st for st in stages if is_global(st)]
+    first_global = next((i for i, st in enumerate(stages) if is_global(st)), len(stages))
+    late = [st.name for st in stages[first_global:] if not is_global(st)]
+    if late:
+        names = ", ".join(st.name for st in global_stages)
+        raise ConfigError(f"global stages ({names}) must come after all other stages; move {', '.join(late)} before them")
     _preflight(stages)
     eng = get_engine(engine_name)(cfg.engine)  # engine settings are checked here too (Ray dashboard)
     if overwrite:
@@ -225,6 +240,14 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
     ids = [u.unit_id for u in units]
     if len(set(ids)) != len(ids):
         raise ConfigError("two inputs map to the same work unit id; rename or move one of them")
+    # earlier runs' indexes are checked before anything is written
+    against: list[dict] = []
+    if global_stages:
+        if cfg.dedup.index:
+            dedup_index.check_supported(global_stages, "dedup.index")
+        against = load_against(cfg.dedup.against, global_stages, layout.root)
+    elif cfg.dedup.against:
+        raise ConfigError("dedup.against is set but the run has no global (dedup) stage")
     _prepare_run_dir(cfg, layout, fingerprint, overwrite)
 
     fps: dict[str, str] = {}
@@ -236,7 +259,7 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
 
     inputs = None
     if global_stages:
-        inputs = _global_inputs(units, {u.unit_id: fp(u) for u in units}, fingerprint)
+        inputs = _global_inputs(units, {u.unit_id: fp(u) for u in units}, fingerprint, against)
         _check_global_inputs(layout, global_stages, inputs)
 
     def map_marker(u):
@@ -267,7 +290,7 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
         with _progress(quiet, marker_dir, len(units), len(done), desc):
             eng.run_units(spec, pending)
     if global_stages:
-        _run_global_phases(eng, layout, units, global_stages, quiet, inputs)
+        _run_global_phases(eng, layout, units, global_stages, quiet, inputs, against)
         index = {u.unit_id: i for i, u in enumerate(units)}
         apply_spec = RunSpec(config=spec.config, run_dir=spec.run_dir, config_fingerprint=fingerprint,
                              phase="apply", unit_index=index)
@@ -275,6 +298,8 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
         if todo:
             with _progress(quiet, layout.units_dir, len(units), len(units) - len(todo), f"{desc} apply dedup"):
                 eng.run_units(apply_spec, todo)
+        if cfg.dedup.index:
+            dedup_index.finish(layout.root, units, global_stages)
 
     unit_stats = [json.loads(layout.unit_stats(u.unit_id).read_text()) for u in units]
     skipped = [{"path": str(s.path), "reason": s.reason, "detail": s.detail} for s in plan.skipped]

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from babelmill.pipeline.config import PipelineConfig, build_stages
 from babelmill.pipeline.core.chain import ChainCounts, apply_chain
+from babelmill.pipeline.core.global_stage import is_global
 from babelmill.pipeline.core.schema import DOC_COLUMNS, REJECT_SCHEMA
 from babelmill.pipeline.io.readers import ReadOptions, WorkUnit, read_unit
 from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
@@ -107,9 +108,10 @@ class UnitWorker:
         self.opts = read_options(self.cfg)
         self.stages = build_stages(self.cfg)
         self.schema = output_schema(self.cfg, self.stages)
-        self.global_stages = [st for st in self.stages if getattr(st, "is_global", False)]
+        self.global_stages = [st for st in self.stages if is_global(st)]
         self._ready = False
         self._drops = None
+        self._roots = None  # dedup index: ref -> id of its kept document (apply phase)
 
     def setup(self) -> None:
         if not self._ready:
@@ -146,7 +148,7 @@ class UnitWorker:
         # staged shards are intermediate (read back by the global phases): a fast codec
         out_codec = "lz4" if self.global_stages else self.cfg.output.compression
         # ... and no dictionary encoding for hash columns (random values: it only costs time)
-        hashed = {c for st in self.global_stages for c in getattr(st, "internal", ())}
+        hashed = {c for st in self.global_stages for c in st.internal}
         dict_cols = [f.name for f in self.schema if f.name not in hashed] if hashed else True
         out = ShardWriter(out_path, self.schema, out_fmt, out_codec, use_dictionary=dict_cols)
         rej = ShardWriter(self.layout.rejects(unit.unit_id), REJECT_SCHEMA, "parquet", self.cfg.output.compression)

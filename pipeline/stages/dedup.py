@@ -11,36 +11,18 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from babelmill.languages import load_registry
-from babelmill.pipeline.core.stage import Stage, StageParams, register_stage
+from babelmill.pipeline.core.global_stage import GlobalStage, cluster_sizes
+from babelmill.pipeline.core.stage import StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import batch_shingles_and_units, exact_hashes
 from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs, unit_of
 from babelmill.scripts import dominant_scripts
-
-
-class GlobalStage(Stage):
-    """A stage whose decision needs all documents: the runner calls `key_rows` on every staged
-    shard, shuffles the rows by their `part` column through the engine, calls `reduce` once per
-    partition, then `finalize` on the driver, which returns drops (ref, kept_ref, kept_id,
-    reason, detail)."""
-
-    is_global = True
-    #: columns produced only for the global part; not written to the final output
-    internal: tuple[str, ...] = ()
-
-    def key_rows(self, shard: Path, unit_index: int, excluded: np.ndarray) -> pa.Table:  # pragma: no cover
-        raise NotImplementedError
-
-    def reduce(self, table: pa.Table) -> pa.Table:  # pragma: no cover
-        raise NotImplementedError
-
-    def finalize(self, parts: list[pa.Table], shards: dict[int, Path]) -> pa.Table:  # pragma: no cover
-        raise NotImplementedError
 
 
 def _refs_kept(n: int, unit_index: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +45,7 @@ class ExactDedupStage(GlobalStage):
     name = "dedup_exact"
     produces = {"dedup_hash": pa.binary(16)}
     internal = ("dedup_hash",)
+    supports_index = True
     reasons = ("dup_exact",)
     Params = ExactParams
 
@@ -81,7 +64,22 @@ class ExactDedupStage(GlobalStage):
         return exact.reduce_groups(table)
 
     def finalize(self, parts, shards):
-        return pa.concat_tables([exact.DROPS_SCHEMA.empty_table(), *parts]).sort_by("ref")
+        drops = pa.concat_tables([exact.DROPS_SCHEMA.empty_table(), *parts]).sort_by("ref")
+        return _against_details(drops, shards)
+
+    def index_params(self):
+        from babelmill.pipeline.dedup.index import NORMALISER_VERSION
+
+        return {"normaliser": NORMALISER_VERSION}
+
+    def index_columns(self, staged):
+        return {"dedup_hash": staged.column("dedup_hash")}
+
+    def index_key_rows(self, shard, unit_index):
+        t = pq.read_table(shard, columns=["dedup_hash", "id", "root_id"])
+        ids = pc.coalesce(t.column("root_id"), t.column("id")).combine_chunks()
+        return exact.key_rows(t.column("dedup_hash").combine_chunks(), ids, make_refs(unit_index, t.num_rows),
+                              self.params.num_parts)
 
 
 class NearParams(StageParams):
@@ -125,6 +123,7 @@ class NearDedupStage(GlobalStage):
     name = "dedup_near"
     requires = ("id", "text")
     internal = ("minhash", "minhash_chars")
+    supports_index = True
     reasons = ("dup_near",)
     Params = NearParams
 
@@ -167,7 +166,34 @@ class NearDedupStage(GlobalStage):
         arr = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)), p.num_perm)
         return batch.append_column("minhash", arr).append_column("minhash_chars", pa.array(~spaced))
 
+    def index_params(self):
+        p = self.params
+        keys = ("method", "num_perm", "bands", "rows", "seed", "word_ngram", "char_ngram", "verify", "align_max_units")
+        return {**{k: getattr(p, k) for k in keys}, "registry_spacing": self._spacing_fingerprint()}
+
+    def _spacing_fingerprint(self) -> str:
+        """Which languages are shingled by words: part of what makes two runs' keys comparable."""
+        import hashlib
+
+        self.ensure_setup()
+        spaced = sorted(c for c, v in self._spaced.items() if v)
+        return hashlib.sha256(" ".join(spaced).encode()).hexdigest()[:12]
+
+    def index_columns(self, staged):
+        cols = {"minhash": staged.column("minhash"), "minhash_chars": staged.column("minhash_chars")}
+        if self.params.verify == "alignment":
+            chars = staged.column("minhash_chars").to_numpy(zero_copy_only=False)
+            _, _, units = batch_shingles_and_units(staged.column("text"), ~chars, 1, 1, self.params.align_max_units)
+            cols["dedup_units"] = units
+        return cols
+
+    def index_key_rows(self, shard, unit_index):
+        return self.key_rows(shard, unit_index, np.zeros(0, np.int64))
+
     def _sigs(self, shard, unit_index, excluded, columns=("minhash",)):
+        if unit_index < 0:  # an earlier run's index shard: text is stored as unit sequences
+            have = set(pq.ParquetFile(shard).schema_arrow.names)
+            columns = [c for c in columns if c != "text"] + [c for c in ("dedup_units", "root_id") if c in have]
         t = pq.read_table(shard, columns=list(columns))
         refs, keep = _refs_kept(t.num_rows, unit_index, excluded)
         col = t.column("minhash").combine_chunks()
@@ -187,8 +213,12 @@ class NearDedupStage(GlobalStage):
         if edges.num_rows == 0:
             return exact.DROPS_SCHEMA.empty_table()
         a, b = edges.column("a").to_numpy(), edges.column("b").to_numpy()
-        # a pair that collides in several bands arrives from several partitions: verify it once
+        # a pair that collides in several bands arrives from several partitions: verify it once;
+        # two documents of earlier runs are never compared again (neither can be dropped here)
         ab = np.unique(np.stack([a, b], axis=1), axis=0)
+        ab = ab[(ab[:, 0] >= 0) | (ab[:, 1] >= 0)]
+        if len(ab) == 0:
+            return exact.DROPS_SCHEMA.empty_table()
         a, b = ab[:, 0], ab[:, 1]
         # signatures and ids of every document that has a candidate edge, one shard at a time
         need = np.unique(np.concatenate([a, b]))
@@ -207,13 +237,19 @@ class NearDedupStage(GlobalStage):
             pos = np.searchsorted(refs, need[unit_of(need) == u])
             dst = np.searchsorted(need, refs[pos])
             sig_of[dst] = sig[pos]
-            id_of[dst] = np.array(t.column("id").to_pylist(), dtype=object)[pos]
+            ids = t.column("id")
+            if u < 0:  # an earlier run's document stands for its kept document there
+                ids = pc.coalesce(t.column("root_id"), ids)
+            id_of[dst] = np.array(ids.to_pylist(), dtype=object)[pos]
             thr_of[dst] = np.where(t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos], thr_chars, p.threshold)
-            if align:
+            if align and u < 0:
+                seqs = t.column("dedup_units").take(pa.array(pos)).to_pylist()
+            elif align:
                 chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos]
                 _, _, seqs = batch_shingles_and_units(t.column("text").take(pa.array(pos)), ~chars, 1, 1,
                                                       p.align_max_units)
                 seqs = seqs.to_pylist()
+            if align:
                 for k, d in enumerate(dst):
                     units_of[d] = seqs[k]
         ia, ib = np.searchsorted(need, a), np.searchsorted(need, b)
@@ -228,7 +264,7 @@ class NearDedupStage(GlobalStage):
         if not ok.any():
             return exact.DROPS_SCHEMA.empty_table()
         nodes, label = near.connected_components(a[ok], b[ok])
-        dup = nodes != label
+        dup = (nodes != label) & (nodes >= 0)  # an earlier run's document is never dropped
         refs, kept = nodes[dup], label[dup]
         kept_ids = id_of[np.searchsorted(need, kept)]
         # best verified similarity of each dropped document, for the reject detail
@@ -239,9 +275,25 @@ class NearDedupStage(GlobalStage):
         what = "aligned similarity" if align else "est. Jaccard"
         details = [f"near duplicate of {k} ({what} {best[r][0]:.2f} with {id_of[np.searchsorted(need, best[r][1])]})"
                    for r, k in zip(refs, kept_ids, strict=True)]
-        return pa.table({"ref": pa.array(refs), "kept_ref": pa.array(kept), "kept_id": pa.array(list(kept_ids), pa.string()),
-                         "reason": pa.array(["dup_near"] * len(refs), pa.string()), "detail": pa.array(details, pa.string())},
-                        schema=exact.DROPS_SCHEMA).sort_by("ref")
+        drops = pa.table({"ref": pa.array(refs), "kept_ref": pa.array(kept), "kept_id": pa.array(list(kept_ids), pa.string()),
+                          "reason": pa.array(["dup_near"] * len(refs), pa.string()), "detail": pa.array(details, pa.string())},
+                         schema=exact.DROPS_SCHEMA).sort_by("ref")
+        return _against_details(drops, shards)
+
+
+def _against_details(drops: pa.Table, shards: dict[int, Path]) -> pa.Table:
+    """Drops of this run's documents only; one kept in an earlier run says which run."""
+    refs = drops.column("ref").to_numpy()
+    if (refs < 0).any():
+        drops = drops.filter(pa.array(refs >= 0))
+    kept = drops.column("kept_ref").to_numpy()
+    if not (kept < 0).any():
+        return drops
+    details = drops.column("detail").to_pylist()
+    for i in np.flatnonzero(kept < 0):
+        run = Path(shards[int(unit_of(kept[i : i + 1])[0])]).parents[2]
+        details[i] = f"{details[i]}, from earlier run {run}"
+    return drops.set_column(drops.schema.get_field_index("detail"), "detail", pa.array(details, pa.string()))
 
 
 def _has_spaces(text: str, sample: int = 2000, min_per_100: float = 8.0) -> bool:
@@ -255,14 +307,4 @@ def _has_spaces(text: str, sample: int = 2000, min_per_100: float = 8.0) -> bool
     return spaces * 100 >= min_per_100 * max(1, len(t) - spaces)
 
 
-def cluster_sizes(drops: list[pa.Table]) -> dict[int, int]:
-    """Documents each kept document stands for (itself + everything folded into it, through
-    exact then near dedup); only sizes > 1 are returned."""
-    size: dict[int, int] = {}
-    for d in drops:  # in phase order: exact first, so near clusters absorb exact groups
-        for ref, kept in zip(d.column("ref").to_pylist(), d.column("kept_ref").to_pylist(), strict=True):
-            size[kept] = size.get(kept, 1) + size.pop(ref, 1)
-    return {k: v for k, v in size.items() if v > 1}
-
-
-__all__ = ["ExactDedupStage", "GlobalStage", "NearDedupStage", "cluster_sizes"]
+__all__ = ["ExactDedupStage", "GlobalStage", "NearDedupStage", "cluster_sizes"]  # the last two re-exported
