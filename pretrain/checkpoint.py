@@ -191,10 +191,6 @@ def candidates(save_dir: str | Path) -> list[Path]:
     return [named, *older]
 
 
-def has_checkpoint(save_dir: str | Path) -> bool:
-    return bool(candidates(save_dir))
-
-
 def load_trainer_state(ckpt: Path) -> dict:
     return json.loads((ckpt / TRAINER_STATE).read_text())
 

@@ -146,7 +146,3 @@ def unwrap(model):
     while hasattr(model, "module"):
         model = model.module
     return model
-
-
-def count_parameters(chunks: list) -> int:
-    return sum(p.numel() for c in chunks for p in unwrap(c).parameters())

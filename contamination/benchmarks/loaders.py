@@ -297,13 +297,6 @@ def _iter_located(path: Path, lang: str | None) -> Iterator[tuple[MCItem | Bench
             yield e, where
 
 
-def iter_file(path: str | Path, lang: str | None = None) -> Iterator[MCItem]:
-    for it, _ in _iter_located(Path(path), lang):
-        if isinstance(it, BenchmarkError):
-            raise it
-        yield it
-
-
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)

@@ -16,7 +16,3 @@ def make_refs(unit_index: int, n: int) -> np.ndarray:
 
 def unit_of(refs: np.ndarray) -> np.ndarray:
     return refs >> np.int64(ROW_BITS)
-
-
-def row_of(refs: np.ndarray) -> np.ndarray:
-    return refs & np.int64((1 << ROW_BITS) - 1)
