@@ -71,6 +71,12 @@ def cmd_calibrate(args) -> int:
     return run(args)
 
 
+def cmd_quality_model(args) -> int:
+    from babelmill.pipeline.quality_models.cli import run
+
+    return run(args)
+
+
 def cmd_balance(args) -> int:
     from babelmill.pipeline.balance.config import BalanceConfig
     from babelmill.pipeline.balance.run import run_balance
@@ -186,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate_arguments(p)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("quality-model", help="train quality models: fastText classifiers (train), KenLM n-gram LMs (train-lm)")
+    from babelmill.pipeline.quality_models.cli import add_arguments as quality_model_arguments
+
+    quality_model_arguments(p)
+    p.set_defaults(func=cmd_quality_model)
 
     from babelmill.tokenizer.cli import register as register_tokenizer
 

@@ -14,6 +14,14 @@ A proposal is then clamped into hard sanity limits (`SANITY`): never looser than
 value (a document with half of its lines duplicated is always dropped) and never stricter than
 the strictest value (a clean corpus must not turn a rare repetition into a drop reason).
 
+Model scores (the `perplexity` and `quality_classifier` stages): when the sampled documents
+carry `perplexity` / `quality_score` (e.g. the output of a run with those stages in
+`score_only` mode), or when `--perplexity-models` / `--quality-models` name model directories
+to score the sample with, it also proposes per language the CCNet buckets' cutoffs
+`perplexity_head` / `perplexity_tail` (the 30th and 60th percentiles, as CCNet), an upper
+bound `max_perplexity` (robust rule on log10 perplexity, or the 1-q quantile) and a lower bound
+`min_quality_score` (robust rule, or the q quantile; clamped like the heuristics).
+
 The output YAML has the shape of configs/quality.yaml (defaults, unspaced, terminal_punctuation
 copied from the base config; `languages:` = the base overrides updated with the proposals) plus
 a `provenance:` block (inputs and their fingerprints, sample sizes, rule, date, version, and
@@ -61,7 +69,12 @@ SANITY: dict[str, tuple[float, float]] = {
     **{f"max_dup_{n}gram_frac": (0.8, 0.05) for n in range(5, 11)},
     "min_terminal_punct_frac": (0.0, 0.3),
     "max_short_lines_frac": (0.9, 0.5),
+    "min_quality_score": (0.0, 0.9),
 }
+#: model scores read from the input or computed with --perplexity-models / --quality-models
+SCORE_FIELDS = ("perplexity", "quality_score")
+#: CCNet's bucket percentiles (cc_net/perplexity.py PerplexityBucket: head 30, tail 60)
+PERPLEXITY_PERCENTILES = (30, 60)
 _INT_KEYS = {"min_words", "min_chars", "min_stop_words"}
 #: keys shown in the CLI table
 TABLE_KEYS = ("min_words", "min_stop_words", "max_top_2gram_frac", "max_dup_5gram_frac", "min_terminal_punct_frac")
@@ -78,15 +91,17 @@ def _version() -> str:
         return getattr(babelmill, "__version__", "unknown")
 
 
-def sample_documents(inputs: list[str], sample: int, seed: int = 0) -> tuple[dict[str, list[str]], dict[str, int], list]:
+def sample_documents(inputs: list[str], sample: int, seed: int = 0, fields: tuple[str, ...] = ()
+                     ) -> tuple[dict[str, list], dict[str, int], list]:
     """Reservoir sample of up to `sample` texts per language; also the number of documents seen
-    per language and the work units read (for provenance)."""
+    per language and the work units read (for provenance). With `fields`, each sampled item is
+    a tuple (text, *those fields' values), the values as read (strings or None)."""
     from babelmill.pipeline.io.readers import ReadOptions, plan_units, read_unit
 
-    opts = ReadOptions(extra_fields=("lang",))
+    opts = ReadOptions(extra_fields=("lang", *fields))
     units = plan_units(list(inputs), opts)
     rng = random.Random(seed)
-    res: dict[str, list[str]] = {}
+    res: dict[str, list] = {}
     seen: dict[str, int] = {}
     for unit in units:
         for docs, _rejects in read_unit(unit, opts):
@@ -94,6 +109,12 @@ def sample_documents(inputs: list[str], sample: int, seed: int = 0) -> tuple[dic
                 continue
             langs = docs.column("lang").to_pylist()
             texts = docs.column("text")
+            extra = [docs.column(f).to_pylist() for f in fields]
+
+            def item(i: int, texts=texts, extra=extra):
+                t = texts[i].as_py()
+                return (t, *(col[i] for col in extra)) if fields else t
+
             for i, lang in enumerate(langs):
                 if not lang:
                     continue
@@ -101,12 +122,70 @@ def sample_documents(inputs: list[str], sample: int, seed: int = 0) -> tuple[dic
                 seen[lang] = c + 1
                 bucket = res.setdefault(lang, [])
                 if c < sample:
-                    bucket.append(texts[i].as_py())
+                    bucket.append(item(i))
                 else:
                     j = rng.randint(0, c)
                     if j < sample:
-                        bucket[j] = texts[i].as_py()
+                        bucket[j] = item(i)
     return res, seen, units
+
+
+def _as_float(v) -> float:
+    try:
+        return float(v) if v is not None and v != "" else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _model_scores(code: str, texts: list[str], given: dict[str, list[float]], scorers: dict) -> dict[str, tuple]:
+    """field -> (scores as float64 with NaN for none, source) for each score available."""
+    out = {}
+    for field in SCORE_FIELDS:
+        st = scorers.get(field)
+        if st is not None:
+            got = st.score_texts(code, texts)
+            if got is not None:
+                out[field] = (np.asarray(got, dtype=np.float64), f"scored with {st.params.models}")
+            continue
+        v = np.asarray(given.get(field, []), dtype=np.float64)
+        if len(v) and not np.isnan(v).all():
+            out[field] = (v, f"`{field}` of the input")
+    return out
+
+
+def _propose_scores(scores: dict[str, tuple], k: float, quantile: float | None, min_docs: int
+                    ) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], np.ndarray]:
+    """Proposals, would-drop counts, a summary per score and which documents a bound drops."""
+    proposal: dict[str, Any] = {}
+    drops: dict[str, int] = {}
+    summary: dict[str, Any] = {}
+    any_drop = np.zeros(len(next(iter(scores.values()))[0]) if scores else 0, dtype=bool)
+    for field, (v, source) in scores.items():
+        ok = v[~np.isnan(v)]
+        summary[field] = {"source": source, "scored": int(len(ok))}
+        if len(ok) < min_docs:
+            summary[field]["note"] = f"fewer than {min_docs} scored documents: not calibrated"
+            continue
+        summary[field].update({f"p{q}": round(float(np.percentile(ok, q)), 4) for q in (10, 30, 50, 60, 90)})
+        if field == "perplexity":
+            head, tail = (float(np.percentile(ok, q)) for q in PERPLEXITY_PERCENTILES)
+            proposal["perplexity_head"], proposal["perplexity_tail"] = round(head, 1), round(max(tail, head), 1)
+            hi = _propose(np.log10(np.maximum(ok, 1e-9)), False, k, quantile)
+            if hi is not None:
+                key, thr = "max_perplexity", round(10 ** hi, 1)
+                with np.errstate(invalid="ignore"):
+                    fail = v > thr
+        else:
+            lo = _propose(ok, True, k, quantile)
+            if lo is None:
+                continue
+            key, thr = "min_quality_score", _clamp("min_quality_score", lo)
+            with np.errstate(invalid="ignore"):
+                fail = v < thr
+        proposal[key] = thr
+        drops[key] = int(fail.sum())
+        any_drop |= fail
+    return proposal, drops, summary, any_drop
 
 
 def _propose(values: np.ndarray, lower: bool, k: float, quantile: float | None) -> float | None:
@@ -145,7 +224,8 @@ def _key_for(f, lower: bool, spaced: bool) -> str | None:
 
 def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5000, k: float = 2.0,
               quantile: float | None = None, registry: str | None = None, config: str | None = None,
-              seed: int = 0, min_docs: int = 30) -> dict:
+              seed: int = 0, min_docs: int = 30, perplexity_models: str | None = None,
+              quality_models: str | None = None) -> dict:
     """Propose thresholds; write them (if `output_yaml`) and return the config as a dict
     (its `provenance.languages` holds sample sizes and per-threshold drop counts)."""
     if quantile is not None and not 0 < quantile < 0.5:
@@ -153,7 +233,21 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
     if k <= 0:
         raise ValueError(f"k must be > 0, got {k}")
     rules = QualityRules(config, registry)
-    samples, seen, units = sample_documents(inputs, sample, seed)
+    scorers: dict = {}
+    if perplexity_models:
+        from babelmill.pipeline.stages.perplexity import PerplexityStage
+
+        scorers["perplexity"] = PerplexityStage(models=perplexity_models, registry=registry, score_only=True, languages=[])
+    if quality_models:
+        from babelmill.pipeline.stages.quality_classifier import QualityClassifierStage
+
+        scorers["quality_score"] = QualityClassifierStage(models=quality_models, registry=registry, score_only=True,
+                                                          languages=[])
+    for st in scorers.values():
+        st.preflight()  # a bad model file is named before anything is read
+        st.ensure_setup()
+    items, seen, units = sample_documents(inputs, sample, seed, SCORE_FIELDS)
+    samples = {c: [it[0] for it in v] for c, v in items.items()}
     if not samples:
         raise ValueError(f"no documents with a `lang` field in {inputs}")
     base = rules.cfg
@@ -166,6 +260,7 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
         texts = samples[code]
         thr, prof = rules.resolve(code)
         info: dict[str, Any] = {"seen": seen[code], "sampled": len(texts)}
+        given = {f: [_as_float(it[1 + j]) for it in items[code]] for j, f in enumerate(SCORE_FIELDS)}
         if len(texts) < min_docs:
             info["note"] = f"fewer than {min_docs} documents: thresholds not calibrated"
             prov_langs[code] = info
@@ -192,6 +287,13 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
                 proposal[key] = int(p) if key in _INT_KEYS else p
                 drops[key] = int(fail.sum())
                 any_drop |= fail
+        scores = _model_scores(code, texts, given, scorers)
+        if scores:
+            s_prop, s_drops, s_summary, s_any = _propose_scores(scores, k, quantile, min_docs)
+            proposal.update(s_prop)
+            drops.update(s_drops)
+            any_drop |= s_any
+            info["scores"] = s_summary
         languages[code] = {**languages.get(code, {}), **proposal}
         info["would_drop"] = drops
         info["would_drop_any"] = int(any_drop.sum())
@@ -233,13 +335,20 @@ def format_table(result: dict) -> str:
     """Per-language table: documents, a few proposed thresholds (and how many sampled
     documents each would drop), documents dropped by any proposed threshold."""
     prov = result["provenance"]["languages"]
-    head = ["lang", "n", *("min_words|chars" if k == "min_words" else k for k in TABLE_KEYS), "drop_any"]
+    keys = list(TABLE_KEYS)
+    for extra in ("perplexity_head", "perplexity_tail", "max_perplexity", "min_quality_score"):
+        if any(extra in result["languages"].get(c, {}) and "scores" in info for c, info in prov.items()):
+            keys.append(extra)
+    head = ["lang", "n", *("min_words|chars" if k == "min_words" else k for k in keys), "drop_any"]
     rows = [head]
     for code, info in prov.items():
         props = result["languages"].get(code, {})
         drops = info.get("would_drop", {})
         row = [code, str(info["sampled"])]
-        for key in TABLE_KEYS:
+        for key in keys:
+            if key in ("perplexity_head", "perplexity_tail"):
+                row.append(f"{props[key]:g}" if key in props and "scores" in info else "-")
+                continue
             kk = key
             if key == "min_words" and "min_words" not in drops and "min_chars" in drops:
                 kk = "min_chars"
@@ -270,6 +379,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--registry", help="language registry YAML")
     ap.add_argument("--config", help="base quality config (default configs/quality.yaml)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--perplexity-models", help="KenLM model directory: score the sample and propose per-language "
+                    "perplexity cutoffs and bounds (default: use a `perplexity` column of the input, if any)")
+    ap.add_argument("--quality-models", help="fastText classifier directory: score the sample and propose "
+                    "min_quality_score (default: use a `quality_score` column of the input, if any)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -278,7 +391,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         res = calibrate(args.input, args.output, sample=args.sample, k=args.k, quantile=args.quantile,
-                        registry=args.registry, config=args.config, seed=args.seed)
+                        registry=args.registry, config=args.config, seed=args.seed,
+                        perplexity_models=args.perplexity_models, quality_models=args.quality_models)
     except (ValueError, OSError) as e:
         print(f"babelmill calibrate: error: {e}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from babelmill.pipeline.runner.run import RunStateError, run_pipeline
 from babelmill.pipeline.runner.summary import print_summary
 
 console = Console()
+QUALITY_MODELS_DIR = Path("runs/demo/quality_models")
 TOKENIZER_DIR = Path("runs/demo/tokenizer")
 PRETRAIN_DIR = Path("runs/demo/pretrain")
 AUDIT_DIR = Path("runs/demo/audit")
@@ -69,6 +70,29 @@ def _valid_table(pre: dict) -> None:
                   f"(preprocess {pre['preprocess_seconds']} s, training {pre['train_seconds']} s)")
 
 
+def _quality_models() -> dict:
+    """Train (or reuse) the demo's KenLM and fastText quality models; print their held-out figures."""
+    import statistics
+
+    from babelmill.demo.quality import build_quality_models
+
+    qm = build_quality_models(QUALITY_MODELS_DIR)
+    held = qm["held_out"]
+
+    def spread(key: str) -> str:
+        vals = [h[key] for h in held.values() if h.get(key) is not None]
+        return f"median {statistics.median(vals):.2f} (min {min(vals):.2f})" if vals else "-"
+
+    console.print(f"{'reused' if qm['reused'] else 'trained'} {qm['classifiers']} fastText classifiers "
+                  f"({qm['positive']} UDHR documents of articles {qm['articles'][0]}-{qm['articles'][-1]} vs "
+                  f"{qm['negative']} generated junk) and {qm['kenlm_models']} KenLM 3-gram models in {qm['seconds']} s; "
+                  f"held-out precision {spread('precision')}, recall {spread('recall')}, AUC {spread('auc')} "
+                  f"(~{round(statistics.mean(h['n'] for h in held.values()))} held-out documents per language)")
+    console.print(f"models: {qm['classifier_dir']}/<lang>.bin (+ .metrics.json), {qm['kenlm_dir']}/<lang>.arpa; "
+                  "the curate step scores with them, score-only")
+    return qm
+
+
 def _lid_agreement(run_dir: str) -> None:
     """The demo knows each document's true language: show how often LID agreed."""
     import pyarrow.compute as pc
@@ -102,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     build_demo_corpus(Path(args.data))
     build_parallel_set(Path(args.data) / "parallel")
 
-    console.rule(f"[bold]2. curate: read -> LID -> quality -> dedup -> balance  (engine: {args.engine})")
+    console.rule("[bold]2. quality models: KenLM perplexity + fastText quality classifier per language")
+    qm = _quality_models()
+
+    console.rule(f"[bold]3. curate: read -> LID -> quality -> perplexity -> classifier -> dedup -> balance  (engine: {args.engine})")
     cfg = load_config(args.config)
     try:
         manifest = run_pipeline(cfg, engine=args.engine)
@@ -119,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         bal = Path(cfg.output.dir) / cfg.balance.output_subdir / "balance.json"
         print_balance(json.loads(bal.read_text()), console)
 
-    console.rule("[bold]3. tokenizer: parity-aware BPE (default) vs balanced BPE vs natural-share BPE vs SentencePiece unigram")
+    console.rule("[bold]4. tokenizer: parity-aware BPE (default) vs balanced BPE vs natural-share BPE vs SentencePiece unigram")
     from babelmill.tokenizer.compare import demo as tokenizer_demo
 
     # Trained on the curated corpus (deduplicated, filtered, LID-labelled) with the tokenizer's
@@ -129,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (v["lower_worst_parity"] and v["lower_std_parity"]):
         console.print("[red]the balanced tokenizer did not beat the natural-share one on parity")
 
-    console.rule("[bold]4. pretrain: Megatron indexed datasets -> tiny GPT on CPU (megatron-core), stop + resume")
+    console.rule("[bold]5. pretrain: Megatron indexed datasets -> tiny GPT on CPU (megatron-core), stop + resume")
     from babelmill.pretrain.demo import demo as pretrain_demo
 
     # Unique kept documents per language; balance.json's weights drive megatron's data blend
@@ -140,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                         str(PRETRAIN_DIR), balance_json=str(bal_json) if bal_json else None, quiet=True)
     _valid_table(pre)
 
-    console.rule("[bold]5. contamination audit: clean vs English-injected vs French-injected tiny models")
+    console.rule("[bold]6. contamination audit: clean vs English-injected vs French-injected tiny models")
     from babelmill.demo.contamination import contamination_demo
     from babelmill.demo.udhr import load_config as load_udhr_config
 
@@ -154,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"clean model exported as a Hugging Face model ({'written' if fresh else 'reused'}): "
                   f"[bold]{hf_dir}[/bold] (AutoModelForCausalLM / lm-eval / vLLM)")
 
-    console.rule("[bold]6. data card")
+    console.rule("[bold]7. data card")
     from babelmill.pipeline.report.datacard import write_datacard
 
     card = write_datacard(cfg.output.dir)
@@ -176,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     if bal:
         t.add_row("balance", f"{bal['realised_tokens']:,} tokens over {len(bal['languages'])} languages, "
                   f"{bal['config']['policy']} policy", f"{cfg.output.dir}/{cfg.balance.output_subdir}/balance.json")
-    t.add_row("data card", "per-language counts, drop reasons, before/after charts", card["html"])
+    t.add_row("quality models", f"{qm['classifiers']} fastText classifiers, {qm['kenlm_models']} KenLM models "
+              "(scores in the data card, score-only)", str(QUALITY_MODELS_DIR))
+    t.add_row("data card", "per-language counts, drop reasons, before/after charts, model-score histograms", card["html"])
     res = tok["results"]
     worst = ", ".join(f"{res[k]['summary']['worst_parity']:.2f} {label}" for k, label in
                       (("parity", "parity-aware"), ("bpe_balanced", "balanced"), ("bpe_natural", "natural"),

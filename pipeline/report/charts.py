@@ -56,3 +56,28 @@ def drops_chart(langs: list[str], reasons: list[str], counts: dict[str, dict[str
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
+
+
+def score_histograms(title: str, xlabel: str, langs: list[str], counts: list[list[int]], edges: list[float],
+                     log_x: bool = False, ncols: int = 7) -> bytes:
+    """Small multiples: one histogram of a model score per language, shared bins."""
+    n = max(1, len(langs))
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols + 0.5, 1.35 * nrows + 0.8), squeeze=False,
+                             sharex=True)
+    e = np.asarray(edges, dtype=float)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(langs):
+            ax.set_visible(False)
+            continue
+        ax.bar(e[:-1], counts[k], width=np.diff(e), align="edge", color="#4c78a8", edgecolor="white", linewidth=0.3)
+        ax.set_title(f"{langs[k]} (n={sum(counts[k])})", fontsize=7, pad=2)
+        ax.tick_params(labelsize=6)
+        if log_x:
+            ax.set_xscale("log")
+    fig.suptitle(title, fontsize=9)
+    fig.supxlabel(xlabel, fontsize=8)
+    fig.supylabel("documents", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -1,5 +1,8 @@
 """`babelmill report RUN_DIR`: the data card — what went in, what was dropped and why, what
 was kept and how the balanced corpus weighs each language — as one HTML page and one JSON file.
+Runs with model-based quality stages (`quality_classifier`, `perplexity`) also get their score
+distributions per language (histograms of the kept documents) and the documents at the
+bottom, middle and top of each language's scores.
 
 Every number comes from the run's own files: manifest.json (documents in/kept/dropped per
 language, stage and reason), rejects/ (examples per reason, tokens of dropped documents),
@@ -26,6 +29,13 @@ from babelmill.pipeline.report.html import render_datacard
 
 EXAMPLES_PER_REASON = 3
 SNIPPET_CHARS = 280
+#: model-score columns the card describes: column, stage, label, log-scale bins
+MODEL_SCORES = (
+    ("quality_score", "quality_classifier", "fastText quality score (probability of the positive label)", False),
+    ("perplexity", "perplexity", "KenLM perplexity (log scale)", True),
+)
+SCORE_BINS = 20
+EXAMPLE_POSITIONS = ("bottom", "middle", "top")
 
 
 def _balance_dir(run_dir: Path) -> Path:
@@ -83,6 +93,97 @@ def _rejects(run_dir: Path, counter: str, registry) -> tuple[dict[str, int], dic
             bucket.append({"id": r["id"], "detail": r.get("detail"), "kept_id": r.get("kept_id"),
                            "text": text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")})
     return tokens, examples
+
+
+def _score_edges(values: np.ndarray, log_x: bool) -> np.ndarray:
+    if not log_x:
+        return np.linspace(0.0, 1.0, SCORE_BINS + 1)
+    lo, hi = float(values.min()), float(values.max())
+    lo = max(lo, 1e-3)
+    if hi <= lo * 1.0001:
+        lo, hi = lo / 1.5, hi * 1.5
+    return np.geomspace(lo, hi, SCORE_BINS + 1)
+
+
+def _model_scores(run_dir: Path, manifest: dict, order: list[str], by_lang: dict) -> tuple[dict | None, dict[str, bytes]]:
+    """Per score column of the kept documents (quality_score, perplexity): per-language
+    distribution, a histogram per language and the documents at the bottom, middle and top."""
+    out_dir = run_dir / "output"
+    shards = sorted(out_dir.glob("*.parquet"))
+    present: set[str] = set()
+    for sh in shards:
+        present |= set(pq.read_schema(sh).names)
+    cols = [c for c, *_ in MODEL_SCORES if c in present]
+    if not cols:
+        return None, {}
+    extra = ["perplexity_bucket"] if "perplexity_bucket" in present else []
+    t = _read_dir(out_dir, ["id", "lang", *cols, *extra])
+    t = t.take(pc.sort_indices(t, [("id", "ascending")]))  # deterministic picks
+    ids = np.asarray(t.column("id").to_pylist(), dtype=object)
+    langs = np.asarray(pc.fill_null(t.column("lang"), "und").to_pylist() if "lang" in t.column_names
+                       else ["und"] * t.num_rows, dtype=object)
+    stages = {st["name"]: st for st in manifest.get("stages", [])}
+    section: dict = {}
+    figures: dict[str, bytes] = {}
+    wanted: dict[str, str] = {}
+    for col, stage, label, log_x in MODEL_SCORES:
+        if col not in cols:
+            continue
+        v = pc.fill_null(t.column(col).cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
+        ok = ~np.isnan(v)
+        params = stages.get(stage, {}).get("params", {})
+        entry = {"stage": stage, "label": label, "score_only": params.get("score_only"),
+                 "models": params.get("models"), "figure": f"scores_{col}.png", "languages": {}}
+        if ok.any():
+            edges = _score_edges(v[ok], log_x)
+            entry["edges"] = [round(float(x), 4) for x in edges]
+        per_lang = entry["languages"]
+        for lang in order:
+            m = langs == lang
+            if not m.any():
+                continue
+            sel = np.flatnonzero(m & ok)
+            nulls = int((m & ~ok).sum())
+            dropped = {r: n for r, n in by_lang.get(lang, {}).get("reasons", {}).items() if r.startswith(f"{stage}:")}
+            if not len(sel):
+                per_lang[lang] = {"scored": 0, "null": nulls, "dropped": dropped}
+                continue
+            vals = v[sel]
+            srt = sel[np.argsort(vals, kind="stable")]
+            picks = {"bottom": srt[0], "middle": srt[len(srt) // 2], "top": srt[-1]}
+            e = {"scored": len(sel), "null": nulls, "dropped": dropped,
+                 "mean": round(float(vals.mean()), 4), "p10": round(float(np.percentile(vals, 10)), 4),
+                 "p50": round(float(np.percentile(vals, 50)), 4), "p90": round(float(np.percentile(vals, 90)), 4),
+                 "hist": np.histogram(np.clip(vals, edges[0], edges[-1]), edges)[0].tolist(),
+                 "examples": [{"position": k, "id": str(ids[i]), "score": round(float(v[i]), 4)} for k, i in picks.items()]}
+            if col == "perplexity" and extra:
+                b = pc.value_counts(t.column("perplexity_bucket").take(pa.array(sel))).to_pylist()
+                e["buckets"] = {x["values"] or "none": x["counts"] for x in b}
+            for ex in e["examples"]:
+                wanted[ex["id"]] = ""
+            per_lang[lang] = e
+        scored = [k for k, e in per_lang.items() if e["scored"]]
+        if scored:
+            figures[entry["figure"]] = charts.score_histograms(
+                f"{label}, kept documents per language", col, scored, [per_lang[k]["hist"] for k in scored],
+                entry["edges"], log_x=log_x)
+        else:
+            entry["figure"] = None
+        section[col] = entry
+    # the example documents' texts, from the kept shards
+    if wanted:
+        keys = pa.array(list(wanted), pa.string())
+        for sh in shards:
+            part = pq.read_table(sh, columns=["id", "text"])
+            part = part.filter(pc.is_in(part.column("id"), value_set=keys))
+            for i, text in zip(part.column("id").to_pylist(), part.column("text").to_pylist(), strict=True):
+                text = text or ""
+                wanted[i] = text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")
+        for entry in section.values():
+            for e in entry["languages"].values():
+                for ex in e.get("examples", []):
+                    ex["text"] = wanted.get(ex["id"], "")
+    return section, figures
 
 
 def build_datacard(run_dir: str | Path) -> tuple[dict, dict[str, bytes]]:
@@ -160,6 +261,9 @@ def build_datacard(run_dir: str | Path) -> tuple[dict, dict[str, bytes]]:
         "drops.png": charts.drops_chart([k for k in order if langs[k]["docs_dropped"]], list(reasons),
                                         {k: v["dropped"] for k, v in langs.items()}),
     }
+    scores, score_figures = _model_scores(run_dir, manifest, order, by_lang)
+    card["model_scores"] = scores
+    figures.update(score_figures)
     card["figures"] = sorted(figures)
     return card, figures
 

@@ -76,6 +76,21 @@ Source: <code>{{ card.balance.file }}</code>.</p>{% else %}<p class="note">This 
 {{ e.text }}</div>{% endfor %}{% endfor %}
 </details>{% endif %}{% endfor %}
 
+{% if card.model_scores %}<h2 id="model-scores">Model-based quality scores</h2>
+{% for col, sc in card.model_scores.items() %}<h3>{{ sc.label }}</h3>
+<p class="note">Column <code>{{ col }}</code> from stage <code>{{ sc.stage }}</code> (models <code>{{ sc.models }}</code>){% if sc.score_only %}, score-only: nothing was dropped for it{% else %}; documents it dropped are not in the histograms (see the drop table){% endif %}. Kept documents only; a null score means the language had no model.</p>
+{% if sc.figure %}<img id="fig-scores-{{ col }}" alt="{{ col }} histograms per language" src="{{ figures[sc.figure] }}">{% endif %}
+<table id="scores-{{ col }}"><thead><tr><th class="l">lang</th><th>scored</th><th>null</th><th>mean</th><th>p10</th><th>median</th><th>p90</th>{% if col == "perplexity" %}<th class="l">buckets</th>{% endif %}<th class="l">dropped</th></tr></thead><tbody>
+{% for lang, e in sc.languages.items() %}<tr><td class="l">{{ lang }}</td><td>{{ e.scored | num }}</td><td>{{ e.null | num }}</td>
+{% if e.scored %}<td>{{ e.mean | score }}</td><td>{{ e.p10 | score }}</td><td>{{ e.p50 | score }}</td><td>{{ e.p90 | score }}</td>{% else %}<td>–</td><td>–</td><td>–</td><td>–</td>{% endif %}
+{% if col == "perplexity" %}<td class="l">{% for b, n in (e.get('buckets') or {}).items() %}{{ b }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}</td>{% endif %}
+<td class="l">{% for r, n in e.dropped.items() %}{{ r }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+{% endfor %}</tbody></table>
+{% for lang, e in sc.languages.items() %}{% if e.get('examples') %}<details><summary><b>{{ lang }}</b> — {{ col }} examples: bottom, middle, top</summary>
+{% for ex in e.examples %}<div class="ex"><b>{{ ex.position }}</b> {{ ex.id }} — {{ col }} {{ ex.score | score }}
+{{ ex.text }}</div>{% endfor %}</details>{% endif %}{% endfor %}
+{% endfor %}{% endif %}
+
 <p class="note">Accounting: in = kept + dropped is {{ "balanced" if card.totals.accounting_balanced else "NOT balanced" }}.
 {% if card.totals.records_lost %}<span id="records-lost">At least {{ card.totals.records_lost | num }} more records were in unreadable parts of the input (not counted in documents in).</span>
 {% endif %}{% if card.totals.inputs_skipped %}<span id="inputs-skipped">{{ card.totals.inputs_skipped | num }} input(s) were skipped (listed in manifest.json).</span>
@@ -94,6 +109,10 @@ def _share(v) -> str:
 
 def _epochs(v) -> str:
     return "–" if v is None else f"{v:.2f}"
+
+
+def _score(v) -> str:
+    return "–" if v is None else (f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}")
 
 
 def _pct(a, b) -> str:
@@ -122,7 +141,7 @@ def _summary(card: dict) -> str:
 
 def render_datacard(card: dict, figures: dict[str, str]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(num=_num, share=_share, epochs=_epochs)
+    env.filters.update(num=_num, share=_share, epochs=_epochs, score=_score)
     counter = card["token_counter"] if isinstance(card["token_counter"], str) else f"tokenizer {card['token_counter']['tokenizer']}"
     return env.from_string(TEMPLATE).render(card=card, figures=figures, pct=_pct, summary=_summary(card),
                                             counter=counter, per_reason=3)

@@ -2,7 +2,7 @@
 
 import importlib
 
-for _mod in ("langid", "quality", "dedup", "decontaminate"):
+for _mod in ("langid", "quality", "perplexity", "quality_classifier", "dedup", "decontaminate"):
     try:
         importlib.import_module(f"babelmill.pipeline.stages.{_mod}")
     except ModuleNotFoundError as _e:  # a stage module not written yet

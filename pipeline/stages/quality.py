@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -102,6 +102,17 @@ class Thresholds(BaseModel):
     #: Terminal punctuation characters of the language (overrides the per-script table);
     #: "" = the language has none (the terminal_punct check is skipped).
     terminal_punctuation: str | None = None
+    # -- model-based scores: read by the `perplexity` and `quality_classifier` stages --------
+    #: CCNet-style buckets: perplexity < perplexity_head -> "head", < perplexity_tail ->
+    #: "middle", else "tail" (`babelmill calibrate` proposes the 30th/60th percentiles, as CCNet)
+    perplexity_head: float | None = Field(None, gt=0)
+    perplexity_tail: float | None = Field(None, gt=0)
+    #: drop documents whose perplexity is above this (reason `perplexity_high`)
+    max_perplexity: float | None = Field(None, gt=0)
+    #: drop documents in these buckets (reason `perplexity_bucket`), e.g. [tail]
+    drop_perplexity_buckets: list[Literal["head", "middle", "tail"]] | None = None
+    #: drop documents whose quality_score is below this (reason `quality_score_low`)
+    min_quality_score: float | None = Field(None, ge=0, le=1)
 
 
 class Punctuation(BaseModel):

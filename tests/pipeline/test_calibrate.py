@@ -108,3 +108,53 @@ def test_cli_prints_table(corpus, tmp_path, capsys):
     assert out.is_file()
     assert "fewer than" in format_table(yaml.safe_load(out.read_text(encoding="utf-8")))
     assert main(["--input", str(tmp_path / "missing"), "--output", str(out)]) == 2
+
+
+# -- model scores (perplexity, quality_classifier) ---------------------------------------------------
+def test_model_score_columns_give_ccnet_cutoffs_and_bounds(tmp_path):
+    import numpy as np
+
+    rng = random.Random(2)
+    n = 80
+    ppl = [10 ** rng.uniform(1.5, 3.0) for _ in range(n)]
+    qs = [rng.uniform(0.2, 1.0) for _ in range(n)]
+    t = pa.table({"id": [f"d{i}" for i in range(n)], "text": [en_doc(rng, 120) for _ in range(n)],
+                  "lang": ["en"] * n, "perplexity": pa.array(ppl, pa.float32()), "quality_score": pa.array(qs, pa.float32())})
+    (tmp_path / "in").mkdir()
+    pq.write_table(t, tmp_path / "in" / "scored.parquet")
+    out = tmp_path / "p.yaml"
+    res = calibrate([str(tmp_path / "in")], out, sample=1000, k=2.0)
+    en = load_quality_config(out).languages["en"]
+    as_read = np.array(pa.array(ppl, pa.float32()).to_pylist())  # the values the run wrote
+    assert en.perplexity_head == round(float(np.percentile(as_read, 30)), 1)
+    assert en.perplexity_tail == round(float(np.percentile(as_read, 60)), 1)
+    assert en.max_perplexity is not None and en.max_perplexity > en.perplexity_tail
+    assert 0.0 <= en.min_quality_score <= 0.9
+    info = res["provenance"]["languages"]["en"]
+    assert info["scores"]["perplexity"]["scored"] == n and info["scores"]["quality_score"]["source"].startswith("`quality")
+    assert {"max_perplexity", "min_quality_score"} <= set(info["would_drop"])
+    assert "perplexity_head" in format_table(res)
+    # languages without scores get no model-score proposals
+    assert "perplexity_head" not in res["languages"].get("zh", {})
+
+
+def test_calibrate_scores_with_model_directories(tmp_path, capsys):
+    from tests.pipeline.quality_models.helpers import tiny_classifiers
+
+    rng = random.Random(4)
+    rows = [{"id": f"en{i}", "text": en_doc(rng, 100), "lang": "en"} for i in range(40)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    from babelmill.pipeline.quality_models.cli import train_lms
+
+    train_lms([str(tmp_path / "in")], tmp_path / "lm", order=2)
+    tiny_classifiers(tmp_path / "clf", langs=("en",), n=20)
+    out = tmp_path / "m.yaml"
+    assert main(["--input", str(tmp_path / "in"), "--output", str(out), "--sample", "100",
+                 "--perplexity-models", str(tmp_path / "lm"), "--quality-models", str(tmp_path / "clf")]) == 0
+    en = load_quality_config(out).languages["en"]
+    assert en.perplexity_head is not None and en.perplexity_head <= en.perplexity_tail
+    assert en.min_quality_score is not None
+    (tmp_path / "lm" / "en.arpa").write_text("garbage\n")
+    assert main(["--input", str(tmp_path / "in"), "--output", str(out), "--perplexity-models", str(tmp_path / "lm")]) == 2
+    assert "en.arpa" in capsys.readouterr().err

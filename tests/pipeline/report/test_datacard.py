@@ -126,3 +126,47 @@ def test_card_without_balance_leaves_balance_columns_empty(tmp_path):
 def test_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
         write_datacard(tmp_path)
+
+
+def test_model_scores_section_has_histograms_and_examples(tmp_path):
+    import random
+
+    from babelmill.pipeline.quality_models.cli import train_lms
+    from tests.pipeline.quality_models.helpers import good_en, good_zh, junk_en, tiny_classifiers
+
+    rng = random.Random(1)
+    rows = [{"id": f"en{i}", "text": (good_en if i % 3 else junk_en)(rng), "lang": "en"} for i in range(15)]
+    rows += [{"id": f"zh{i}", "text": good_zh(rng), "lang": "zh"} for i in range(6)]
+    rows += [{"id": f"fr{i}", "text": "Le comité a publié son rapport.", "lang": "fr"} for i in range(2)]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tiny_classifiers(tmp_path / "clf", n=20)
+    train_lms([str(raw)], tmp_path / "lm", order=2, langs=["en", "zh"])
+    cfg = PipelineConfig.model_validate({
+        "name": "scores", "input": {"paths": [str(raw)], "extra_fields": ["lang"]},
+        "output": {"dir": str(tmp_path / "run")}, "engine": {"name": "local"},
+        "stages": [{"name": "perplexity", "params": {"models": str(tmp_path / "lm"), "score_only": True,
+                                                     "languages": ["en", "zh"]}},
+                   {"name": "quality_classifier", "params": {"models": str(tmp_path / "clf"), "score_only": True,
+                                                             "languages": ["en", "zh"]}}]})
+    run_pipeline(cfg, quiet=True)
+    paths = write_datacard(tmp_path / "run")
+    card = json.loads(open(paths["json"], encoding="utf-8").read())
+    assert card["figures"] == ["distribution.png", "drops.png", "scores_perplexity.png", "scores_quality_score.png"]
+    qs = card["model_scores"]["quality_score"]
+    assert qs["score_only"] is True and qs["stage"] == "quality_classifier"
+    en = qs["languages"]["en"]
+    assert en["scored"] == 15 and en["null"] == 0 and sum(en["hist"]) == 15
+    ex = {e["position"]: e for e in en["examples"]}
+    assert ex["bottom"]["score"] <= ex["middle"]["score"] <= ex["top"]["score"]
+    assert ex["bottom"]["text"] and ex["top"]["text"]
+    assert ex["bottom"]["id"] in {f"en{i}" for i in range(0, 15, 3)}  # a junk document scores lowest
+    assert qs["languages"]["fr"] == {"scored": 0, "null": 2, "dropped": {}}
+    page = _Page()
+    page.feed(open(paths["html"], encoding="utf-8").read())
+    for fig in ("fig-scores-quality_score", "fig-scores-perplexity"):
+        assert base64.b64decode(page.images[fig].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    header, *trs = page.tables["scores-perplexity"]
+    assert header[:3] == ["lang", "scored", "null"]
+    assert {r[0]: r[1] for r in trs}["en"] == "15"
