@@ -2,8 +2,10 @@
 pool of UnitWorkers (stages set up once per actor, e.g. the LID model loaded once).
 
 Without an address (config `engine.ray.address` or $RAY_ADDRESS) a local Ray is started with
-its dashboard off and every process bound to loopback; with one, the job runs on that cluster.
-On a cluster, the run directory must be on a filesystem every node sees (NFS, Lustre, ...).
+every process bound to loopback and its dashboard off (`engine.ray.dashboard: true` starts it, on
+`engine.ray.dashboard_host`, loopback by default); with one, the job runs on that cluster (as
+under `ray job submit`, which sets $RAY_ADDRESS for the job's driver). On a cluster, the run
+directory must be on a filesystem every node sees (NFS, Lustre, ...).
 
 A local Ray started here is shut down when the process exits and on SIGTERM/SIGINT, so no
 Ray process outlives the run (a cluster the user connected to is never shut down). Errors a
@@ -32,16 +34,26 @@ from babelmill.pipeline.runner.worker import RunSpec, UnitWorker
 
 log = logging.getLogger("babelmill.ray")
 
-#: top-level modules Ray's dashboard imports (ray/dashboard/optional_deps.py, Ray 2.60):
-#: `pip install ray[default]` brings them, `ray[data]` does not
-DASHBOARD_MODULES = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "opentelemetry", "prometheus_client")
+#: modules Ray's dashboard needs (ray/dashboard/optional_deps.py, Ray 2.60; without one of them Ray
+#: fails with "Cannot include dashboard with missing packages"): `pip install ray[default]` brings
+#: them, `ray[data]` alone does not (requirements.txt pins ray[data,default])
+DASHBOARD_MODULES = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "opentelemetry.exporter.prometheus",
+                     "opentelemetry.proto", "prometheus_client")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 _started_here = False  # this process started (and so owns) the local Ray
 _handlers_installed = False
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package of a dotted name is missing
+        return False
+
+
 def missing_dashboard_packages() -> list[str]:
-    return [m for m in DASHBOARD_MODULES if importlib.util.find_spec(m) is None]
+    return [m for m in DASHBOARD_MODULES if not _importable(m)]
 
 
 def check_dashboard(cfg) -> None:
@@ -126,7 +138,7 @@ def ensure_ray(cfg=None) -> None:
     else:
         check_dashboard(cfg)
         with _loopback_only():
-            ray.init(
+            ctx = ray.init(
                 num_cpus=cfg.num_cpus if cfg else None,
                 include_dashboard=bool(cfg.dashboard) if cfg else False,
                 dashboard_host=cfg.dashboard_host if cfg else "127.0.0.1",
@@ -135,7 +147,31 @@ def ensure_ray(cfg=None) -> None:
             )
         _started_here = True
         _install_shutdown_handlers()
+        if cfg is not None and cfg.dashboard:
+            _announce_dashboard(cfg, ctx)
     _configure_data_context()
+
+
+def _announce_dashboard(cfg, ctx) -> None:
+    """Say where the dashboard listens (Ray takes the next free port when 8265 is taken)."""
+    url = getattr(ctx, "dashboard_url", None)
+    if not url:
+        log.warning("engine.ray.dashboard: true, but Ray started no dashboard (see Ray's dashboard.log)")
+        return
+    where = f"loopback only; from another machine: ssh -L 8265:{url} USER@THIS_HOST, then http://localhost:8265"
+    if cfg.dashboard_host not in LOOPBACK_HOSTS:
+        where = f"bound to {cfg.dashboard_host}: reachable from the network"
+    log.warning("Ray dashboard at http://%s while this run lasts (%s)%s", url, where, _token_hint())
+
+
+def _token_hint() -> str:
+    try:  # Ray 2.60 turns token authentication on for a new local Ray unless RAY_AUTH_MODE=disabled
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+        enabled = is_token_auth_enabled()
+    except Exception:  # a private module: a hint, never a failure
+        return ""
+    return "; it asks for the token `ray get-auth-token` prints" if enabled else ""
 
 
 def _configure_data_context() -> None:
@@ -239,6 +275,9 @@ class RayEngine:
 
         ds = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
         keys = ds.map_batches(mapper, batch_size=1, batch_format="pyarrow")
-        done = keys.groupby("part").map_groups(reducer, batch_format="pyarrow")
+        # as many shuffle partitions as the stage routes keys to (Ray's default, 200, costs
+        # seconds of task overhead on a small run and buys nothing: `part` has num_parts values)
+        n_parts = getattr(stage.params, "num_parts", None)
+        done = keys.groupby("part", num_partitions=n_parts).map_groups(reducer, batch_format="pyarrow")
         with unwrap_domain_errors():
             done.materialize()
