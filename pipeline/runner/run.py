@@ -246,8 +246,9 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
         if cfg.dedup.index:
             dedup_index.check_supported(global_stages, "dedup.index")
         against = load_against(cfg.dedup.against, global_stages, layout.root)
-    elif cfg.dedup.against:
-        raise ConfigError("dedup.against is set but the run has no global (dedup) stage")
+    elif cfg.dedup.against or cfg.dedup.index:
+        key = "dedup.against" if cfg.dedup.against else "dedup.index"
+        raise ConfigError(f"{key} is set but the run has no global (dedup) stage")
     _prepare_run_dir(cfg, layout, fingerprint, overwrite)
 
     fps: dict[str, str] = {}

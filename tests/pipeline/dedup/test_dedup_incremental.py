@@ -90,6 +90,14 @@ def test_against_refuses_an_index_with_other_parameters(crawls):
         run_pipeline(_cfg([dir_b], root / "runB4", against=[no_index]), quiet=True)
 
 
+def test_index_and_against_need_a_dedup_stage(crawls):
+    root, dir_a, dir_b, a, b = crawls
+    for kw in ({"index": True}, {"against": [root / "runA"], "index": False}):
+        with pytest.raises(ConfigError, match="is set but the run has no global"):
+            run_pipeline(_cfg([dir_b], root / "no-dedup", stages=["quality"], **kw), quiet=True)
+    assert not (root / "no-dedup" / "run_config.yaml").exists()  # refused before the run started
+
+
 def test_a_finished_run_indexed_later_gives_the_same_index(crawls):
     """`babelmill dedup-index RUN_DIR` writes what `dedup.index: true` would have written."""
     from babelmill.pipeline.dedup.index import build_for_run
