@@ -10,12 +10,13 @@ ENGINE ?= ray
 BENCH_SCALE ?= 1
 export BENCH_SCALE
 
-.PHONY: help setup demo test test-fast bench lint lock clean distclean pretrain gpu-check curate tokenizer audit
+.PHONY: help setup demo test test-fast bench bench-scale lint lock clean distclean pretrain gpu-check curate tokenizer audit
 
 help:
 	@echo "make demo   - run the pipeline on the built-in UDHR demo corpus (sets itself up)"
 	@echo "make test   - run the test suite (sets itself up)"
 	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make bench-scale - dedup at 1M and 5M documents on a local 2-worker Ray (long)"
 	@echo "make curate CONFIG=run.yaml [OUTPUT=dir] [ENGINE=ray|beam|local] - babelmill run (on the cluster in RAY_ADDRESS if set)"
 	@echo "make tokenizer INPUT=curated_dir OUTPUT=dir [VOCAB=8000] [PARALLEL=dev_dir] - train the tokenizer"
 	@echo "make pretrain CONFIG=.. DATA=.. SAVE=.. [NNODES= NPROC_PER_NODE= NODE_RANK= MASTER_ADDR=] - torchrun megatron-core training"
@@ -60,6 +61,9 @@ $(LMEVAL_VENV)/.done:
 
 bench: setup $(BENCH_STAMP) $(LMEVAL_VENV)/.done
 	$(PY) -m bench.run_all
+
+bench-scale: setup
+	$(PY) -m bench.dedup_scale --json bench/_work/dedup_scale.json
 
 # The jobs as cluster users run them; each prints its usage when a variable is missing.
 # `curate` runs where $$RAY_ADDRESS points (a local Ray without it); ENGINE only when given.

@@ -101,4 +101,10 @@ def aligned_similarity(a: list, b: list) -> np.ndarray:
     from rapidfuzz.distance import Indel
 
     f = Indel.normalized_similarity
-    return np.fromiter((f(x, y) if (x or y) else 1.0 for x, y in zip(a, b, strict=True)), np.float64, count=len(a))
+    # sequences may be numpy arrays (the driver keeps them compact): RapidFuzz is ~5x faster
+    # on lists than on arrays, so each pair is converted just before its comparison
+    def as_list(x):
+        return x.tolist() if hasattr(x, "tolist") else x
+
+    return np.fromiter((f(as_list(x), as_list(y)) if (len(x) or len(y)) else 1.0
+                        for x, y in zip(a, b, strict=True)), np.float64, count=len(a))

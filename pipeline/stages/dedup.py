@@ -243,15 +243,17 @@ class NearDedupStage(GlobalStage):
             id_of[dst] = np.array(ids.to_pylist(), dtype=object)[pos]
             thr_of[dst] = np.where(t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos], thr_chars, p.threshold)
             if align and u < 0:
-                seqs = t.column("dedup_units").take(pa.array(pos)).to_pylist()
+                seqs = t.column("dedup_units").combine_chunks().take(pa.array(pos))
             elif align:
                 chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos]
                 _, _, seqs = batch_shingles_and_units(t.column("text").take(pa.array(pos)), ~chars, 1, 1,
                                                       p.align_max_units)
-                seqs = seqs.to_pylist()
             if align:
+                # numpy views, 4 B per unit (a Python list would take ~36 B per unit on the driver)
+                offs = seqs.offsets.to_numpy()
+                vals = seqs.flatten().to_numpy()
                 for k, d in enumerate(dst):
-                    units_of[d] = seqs[k]
+                    units_of[d] = vals[offs[k] - offs[0] : offs[k + 1] - offs[0]]
         ia, ib = np.searchsorted(need, a), np.searchsorted(need, b)
         sim = near.estimated_jaccard(sig_of[ia], sig_of[ib])
         ok = sim >= np.maximum(thr_of[ia], thr_of[ib])  # a mixed pair needs the stricter one

@@ -1,0 +1,134 @@
+"""Dedup at growing scale: seconds per 100k documents and peak RSS of the driver and of each
+worker, exact + near dedup on a local Ray with 2 workers (issue 14, part 2).
+
+The corpus is half near duplicates in distinct clusters: every generated document has one
+copy with 5% of its units substituted (words; characters for the unspaced scripts), in six
+scripts (Zipf-distributed pseudo-words, as bench/dedup_ruler.synthetic_source). Each size
+runs in a fresh process, so each driver figure is that run's own peak.
+
+What it shows today: the driver verifies the candidates and computes the components, so its
+peak grows with the number of near-duplicate documents (their signatures and unit sequences);
+the goal of issue 14 (driver < 1 GB and flat from 1M to 5M) needs that phase on the workers.
+
+    make bench-scale                      (sizes 1M and 5M: long)
+    python -m bench.dedup_scale --sizes 100000 300000 [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS = {
+    "en": (True, "abcdefghijklmnopqrstuvwxyz"),
+    "ru": (True, "абвгдеёжзийклмнопрстуфхцчшщыэюя"),
+    "ar": (True, "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"),
+    "hi": (True, "कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह"),
+    "zh": (False, "".join(chr(c) for c in range(0x4E00, 0x4E00 + 3000))),
+    "th": (False, "".join(chr(c) for c in range(0x0E01, 0x0E2F)) + "ะาิีึืุู"),
+}
+
+
+def write_corpus(raw: str, n_unique: int, seed: int = 0, per_file: int = 50_000) -> int:
+    """n_unique documents and one 5%-edited copy of each, shuffled into JSONL files."""
+    rng = np.random.default_rng(seed)
+    langs = list(SCRIPTS)
+    vocab = {}
+    for lang, (spaced, alphabet) in SCRIPTS.items():
+        letters = np.array(list(alphabet))
+        if spaced:
+            lens = rng.integers(1, 10, 4000)
+            units = np.array(["".join(rng.choice(letters, k)) for k in lens])
+        else:
+            units = letters
+        w = 1.0 / (np.arange(len(units)) + 2)
+        vocab[lang] = (spaced, units, w / w.sum())
+    rows = []
+    for i in range(n_unique):
+        lang = langs[i % len(langs)]
+        spaced, units, p = vocab[lang]
+        n = int(rng.integers(80, 160)) * (1 if spaced else 3)
+        idx = rng.choice(len(units), n, p=p)
+        copy = idx.copy()
+        pos = rng.choice(n, max(1, n // 20), replace=False)
+        copy[pos] = rng.choice(len(units), len(pos), p=p)
+        sep = " " if spaced else ""
+        rows.append({"id": f"u{i}", "text": sep.join(units[idx])})
+        rows.append({"id": f"u{i}-c", "text": sep.join(units[copy])})
+    order = rng.permutation(len(rows))
+    for f0 in range(0, len(rows), per_file):
+        with open(Path(raw) / f"part-{f0 // per_file:05d}.jsonl", "w", encoding="utf-8") as f:
+            for j in order[f0 : f0 + per_file]:
+                f.write(json.dumps(rows[j], ensure_ascii=False) + "\n")
+    return len(rows)
+
+
+def run_one(raw: str, out: str, result: str) -> None:
+    """One dedup run in this (fresh) process; writes its figures as JSON."""
+    from babelmill.pipeline.config import PipelineConfig
+    from babelmill.pipeline.runner.run import run_pipeline
+
+    cfg = PipelineConfig.model_validate({
+        "input": {"paths": [raw], "split_mb": 32}, "output": {"dir": out},
+        "stages": ["dedup_exact", "dedup_near"], "engine": {"name": "ray", "ray": {"num_cpus": 2}}})
+    t = time.perf_counter()
+    m = run_pipeline(cfg, quiet=True)
+    secs = time.perf_counter() - t
+    Path(result).write_text(json.dumps({
+        "docs": m["counts"]["docs_in"], "kept": m["counts"]["kept"], "seconds": round(secs, 1),
+        "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "worker_peak_rss_mb": max((v["peak_rss_mb"] for v in m["workers"].values()), default=None),
+        "dropped": {k: v["dropped"] for k, v in m["counts"]["by_stage"].items()}}))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000], help="documents per run")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    spawn = multiprocessing.get_context("spawn")
+    results = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "raw"
+            raw.mkdir()
+            t = time.perf_counter()
+            p = spawn.Process(target=write_corpus, args=(str(raw), size // 2))
+            p.start()
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError("corpus generation failed")
+            gen = time.perf_counter() - t
+            res_file = Path(tmp) / "result.json"
+            p = spawn.Process(target=run_one, args=(str(raw), str(Path(tmp) / "run"), str(res_file)))
+            p.start()
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError(f"dedup run of {size} documents failed (exit {p.exitcode})")
+            r = json.loads(res_file.read_text())
+            r["generation_seconds"] = round(gen, 1)
+            r["seconds_per_100k"] = round(r["seconds"] / r["docs"] * 100_000, 2)
+            results.append(r)
+            print(f"{r['docs']:>10,} docs: {r['seconds']:>7.1f} s ({r['seconds_per_100k']:.2f} s per 100k), driver peak "
+                  f"{r['driver_peak_rss_mb']:.0f} MB, worker peak {r['worker_peak_rss_mb']} MB, kept {r['kept']:,}",
+                  flush=True)
+    first, last = results[0], results[-1]
+    growth = last["seconds_per_100k"] / first["seconds_per_100k"] - 1
+    res = {"runs": results, "cost_per_doc_growth": round(growth, 3),
+           "headline": (f"{first['docs']:,} -> {last['docs']:,} docs: cost per doc {growth:+.0%} (goal <= +10%), driver "
+                        f"{first['driver_peak_rss_mb']:.0f} -> {last['driver_peak_rss_mb']:.0f} MB (goal < 1 GB, flat)")}
+    print(res["headline"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
