@@ -130,6 +130,17 @@ def udhr_source(half: str, segment_articles: int = 3, unspaced_articles: int = 3
     return src
 
 
+#: language -> (space-delimited, alphabet) of the synthetic sources (tests, bench/dedup_scale.py)
+SYNTHETIC_ALPHABETS = {
+    "en": (True, "abcdefghijklmnopqrstuvwxyz"),
+    "ru": (True, "абвгдеёжзийклмнопрстуфхцчшщыэюя"),
+    "ar": (True, "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"),
+    "hi": (True, "कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह"),
+    "zh": (False, "".join(chr(c) for c in range(0x4E00, 0x4E00 + 3000))),
+    "th": (False, "".join(chr(c) for c in range(0x0E01, 0x0E2F)) + "ะาิีึืุู"),
+}
+
+
 def _zipf_vocab(alphabet: str, rng: random.Random, n: int, spaced: bool) -> tuple[list[str], list[float]]:
     if spaced:
         words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(n)]
@@ -141,14 +152,7 @@ def _zipf_vocab(alphabet: str, rng: random.Random, n: int, spaced: bool) -> tupl
 
 def synthetic_source(docs_per_lang: int = 60, seed: int = 0, size=(150, 400)) -> Source:
     """Zipfian pseudo-text in several scripts (spaced and unspaced), paragraphs of ~40 units."""
-    alphabets = {
-        "en": (True, "abcdefghijklmnopqrstuvwxyz"),
-        "ru": (True, "абвгдеёжзийклмнопрстуфхцчшщыэюя"),
-        "ar": (True, "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"),
-        "hi": (True, "कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह"),
-        "zh": (False, "".join(chr(c) for c in range(0x4E00, 0x4E00 + 3000))),
-        "th": (False, "".join(chr(c) for c in range(0x0E01, 0x0E2F)) + "ะาิีึืุู"),
-    }
+    alphabets = SYNTHETIC_ALPHABETS
     rng = random.Random(seed)
     src = Source()
     for lang, (spaced, alphabet) in alphabets.items():
@@ -364,5 +368,5 @@ def table(sc: dict, families=("spaced", "unspaced")) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Corpus", "KINDS", "SHARES", "Source", "apply_edit", "build_corpus", "char_shingles", "decl_half",
+__all__ = ["Corpus", "KINDS", "SHARES", "SYNTHETIC_ALPHABETS", "Source", "apply_edit", "build_corpus", "char_shingles", "decl_half",
            "is_unspaced", "recall", "recall_upto", "ruler_jaccard", "score", "synthetic_source", "table", "udhr_source"]

@@ -26,14 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-SCRIPTS = {
-    "en": (True, "abcdefghijklmnopqrstuvwxyz"),
-    "ru": (True, "абвгдеёжзийклмнопрстуфхцчшщыэюя"),
-    "ar": (True, "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"),
-    "hi": (True, "कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह"),
-    "zh": (False, "".join(chr(c) for c in range(0x4E00, 0x4E00 + 3000))),
-    "th": (False, "".join(chr(c) for c in range(0x0E01, 0x0E2F)) + "ะาิีึืุู"),
-}
+from bench.dedup_ruler import SYNTHETIC_ALPHABETS
+
+SCRIPTS = SYNTHETIC_ALPHABETS
 
 
 def write_corpus(raw: str, n_unique: int, seed: int = 0, per_file: int = 50_000) -> int:
