@@ -163,20 +163,17 @@ def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
     from its staged shards and drops, the same shards the apply phase would have written."""
     import types
 
-    import yaml
-
-    from babelmill.pipeline.config import PipelineConfig, build_stages
+    from babelmill.pipeline.config import build_stages
     from babelmill.pipeline.runner.layout import RunLayout
     from babelmill.pipeline.runner.lock import run_dir_lock
+    from babelmill.pipeline.runner.run import load_run_config
 
     root = Path(run_root)
     layout = RunLayout(root)
     inputs_path = root / "dedup" / "_inputs.json"
     if not layout.config.is_file() or not inputs_path.is_file():
         raise ConfigError(f"{root}: not the output directory of a dedup run (no run_config.yaml or dedup/_inputs.json)")
-    doc = yaml.safe_load(layout.config.read_text(encoding="utf-8"))
-    doc.pop("_fingerprint", None)  # the runner's own key in run_config.yaml
-    cfg = PipelineConfig.model_validate(doc)
+    cfg = load_run_config(layout)
     from babelmill.pipeline.core.global_stage import is_global
 
     stages = [st for st in build_stages(cfg, layout.config) if is_global(st)]

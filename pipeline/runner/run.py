@@ -81,11 +81,21 @@ def _refuse_foreign_dir(layout: RunLayout) -> None:
             raise RunStateError(f"--overwrite: {root} is not a babelmill run directory; not deleting it")
 
 
+FINGERPRINT_KEY = "_fingerprint"  # the runner's own key in run_config.yaml, beside the config
+
+
+def load_run_config(layout: RunLayout) -> PipelineConfig:
+    """The validated config a finished run was made with (run_config.yaml, as written below)."""
+    doc = yaml.safe_load(layout.config.read_text(encoding="utf-8")) or {}
+    doc.pop(FINGERPRINT_KEY, None)
+    return PipelineConfig.model_validate(doc)
+
+
 def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, overwrite: bool) -> None:
     previous = layout.config
     if previous.exists():
         old = yaml.safe_load(previous.read_text()) or {}
-        old_fp = old.get("_fingerprint")
+        old_fp = old.get(FINGERPRINT_KEY)
         if old_fp != fingerprint and not overwrite:
             raise RunStateError(
                 f"{layout.root} holds a run made with a different configuration "
@@ -101,7 +111,7 @@ def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, o
         d.mkdir(exist_ok=True)
         clean_tmp_files(d)
     clean_tmp_files(layout.root / "dedup")
-    doc = {"_fingerprint": fingerprint, **cfg.model_dump(mode="json")}
+    doc = {FINGERPRINT_KEY: fingerprint, **cfg.model_dump(mode="json")}
     atomic_write_bytes(layout.config, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode())
 
 
