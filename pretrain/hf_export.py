@@ -108,12 +108,16 @@ def _norm(sd: dict, prefix: str, local: str) -> torch.Tensor:
     return sd[key] if key in sd else sd[prefix + NORM_KEYS[local]]
 
 
-def megatron_to_hf(sd: dict, m: ModelConfig) -> dict[str, torch.Tensor]:
-    """A TP=1/PP=1 GPTModel state dict (local or TE spec names) -> HF Llama/Arcee names."""
+def _attention_layout(m: ModelConfig) -> tuple[int, int, int, int]:
+    """(heads, query groups, head dim, query heads per group): how linear_qkv is interleaved."""
     heads = m.num_attention_heads
     groups = m.num_query_groups or heads
-    d = m.hidden_size // heads
-    per = heads // groups
+    return heads, groups, m.hidden_size // heads, heads // groups
+
+
+def megatron_to_hf(sd: dict, m: ModelConfig) -> dict[str, torch.Tensor]:
+    """A TP=1/PP=1 GPTModel state dict (local or TE spec names) -> HF Llama/Arcee names."""
+    heads, groups, d, per = _attention_layout(m)
     out = {"model.embed_tokens.weight": sd["embedding.word_embeddings.weight"],
            "model.norm.weight": sd["decoder.final_layernorm.weight"]}
     if m.untie_embeddings_and_output_weights:
@@ -143,10 +147,7 @@ def megatron_to_hf(sd: dict, m: ModelConfig) -> dict[str, torch.Tensor]:
 def hf_to_megatron(hf: dict, m: ModelConfig, model_keys=None) -> dict[str, torch.Tensor]:
     """The inverse of `megatron_to_hf`; `model_keys` (the target GPTModel's state dict keys)
     decides between local and TE norm names."""
-    heads = m.num_attention_heads
-    groups = m.num_query_groups or heads
-    d = m.hidden_size // heads
-    per = heads // groups
+    heads, groups, d, per = _attention_layout(m)
     te = model_keys is not None and any(k.endswith("linear_qkv.layer_norm_weight") for k in model_keys)
     out = {"embedding.word_embeddings.weight": hf["model.embed_tokens.weight"],
            "decoder.final_layernorm.weight": hf["model.norm.weight"]}
