@@ -1,4 +1,4 @@
-"""Exact deduplication as a shuffle: key rows (hash, ref, id) are routed by hash to partitions;
+"""Exact deduplication as one round: key rows (hash, ref, id) are routed by hash to partitions;
 each partition keeps the smallest ref of every hash group and drops the others."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ KEYS_SCHEMA = pa.schema([("part", pa.int32()), ("k1", pa.uint64()), ("k2", pa.ui
                          ("id", pa.string())])
 
 
-def key_rows(hashes: pa.Array, ids: pa.Array, refs: np.ndarray, num_parts: int) -> pa.Table:
+def key_rows(hashes: pa.Array, ids: pa.Array, refs: np.ndarray) -> pa.Table:
     if len(hashes) == 0:
         return KEYS_SCHEMA.empty_table()
     words = np.frombuffer(hashes.buffers()[1], dtype=np.uint64, count=2 * len(hashes)).reshape(-1, 2)
     return pa.table({
-        "part": pa.array((words[:, 0] % np.uint64(num_parts)).astype(np.int32)),
+        "part": pa.array((words[:, 0] >> np.uint64(33)).astype(np.int32)),  # routed by the hash
         "k1": pa.array(words[:, 0]), "k2": pa.array(words[:, 1]),
         "ref": pa.array(refs), "id": ids.cast(pa.string()),
     }, schema=KEYS_SCHEMA)

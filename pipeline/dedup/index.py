@@ -62,6 +62,11 @@ def is_against(unit: int) -> bool:
     return unit < 0
 
 
+def against_run(unit: int) -> int:
+    """Which earlier run (its position in dedup.against) a negative unit number comes from."""
+    return (unit - _BASE) // _RUN_STRIDE
+
+
 def check_supported(global_stages, what: str) -> None:
     """Every global stage must implement the index methods for `what` (dedup.index/against)."""
     lacking = [st.name for st in global_stages if not st.supports_index]
@@ -75,26 +80,21 @@ def stage_key_params(global_stages) -> dict:
     return {st.name: st.index_params() for st in global_stages}
 
 
-def resolve_roots(drops: pa.Table | None) -> dict[int, str]:
-    """ref -> id of the kept document it finally stands for (through exact then near drops)."""
-    if drops is None or drops.num_rows == 0:
-        return {}
-    kept_ref = dict(zip(drops.column("ref").to_pylist(), drops.column("kept_ref").to_pylist(), strict=True))
-    kept_id = dict(zip(drops.column("ref").to_pylist(), drops.column("kept_id").to_pylist(), strict=True))
-    out = {}
-    for ref in kept_ref:
-        r, rid, hops = ref, kept_id[ref], 0
-        while r in kept_ref and hops < 64:
-            r, rid, hops = kept_ref[r], kept_id[r], hops + 1
-        out[ref] = rid
-    return out
+def root_ids(resolved: pa.Table, refs: np.ndarray) -> pa.Array:
+    """Per ref of a unit: the id of the kept document it finally stands for (through exact then
+    near drops), null if it was kept; from the unit's rows of dedup/resolved/."""
+    out = np.full(len(refs), None, dtype=object)
+    dropped = resolved.filter(resolved.column("root_id").is_valid())
+    if dropped.num_rows:
+        pos = np.searchsorted(refs, dropped.column("ref").to_numpy())
+        out[pos] = dropped.column("root_id").to_pylist()
+    return pa.array(list(out), pa.string())
 
 
-def write_shard(run_root: Path, unit_index: int, table: pa.Table, refs: np.ndarray, roots: dict[int, str],
+def write_shard(run_root: Path, unit_index: int, table: pa.Table, refs: np.ndarray, roots: pa.Array,
                 global_stages) -> None:
-    """The index shard of one staged unit (all its documents), atomically."""
-    root_ids = [roots.get(int(r)) for r in refs]
-    cols = {"id": table.column("id").cast(pa.string()), "root_id": pa.array(root_ids, pa.string())}
+    """The index shard of one staged unit (all its documents), atomically; `roots`: root_ids()."""
+    cols = {"id": table.column("id").cast(pa.string()), "root_id": roots}
     for st in global_stages:
         cols.update(st.index_columns(table))
     # random hashes neither compress nor repeat: a fast codec, dictionaries for the ids only
@@ -182,9 +182,9 @@ def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
     missing = [st.name for st in stages if not (layout.dedup_dir(st.name) / "_SUCCESS").exists()]
     if missing:
         raise ConfigError(f"{root}: its dedup phases did not finish ({', '.join(missing)}): rerun it first")
+    from babelmill.pipeline.core.rounds import read_unit_rows
+
     with run_dir_lock(root):
-        drops = [pq.read_table(layout.dedup_dir(st.name) / "drops.parquet") for st in stages]
-        roots = resolve_roots(pa.concat_tables(drops) if drops else None)
         for st in stages:
             st.ensure_setup()
         for i, u in enumerate(units):
@@ -195,7 +195,10 @@ def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
             table = pq.read_table(staged)
             from babelmill.pipeline.dedup.refs import make_refs
 
-            write_shard(root, i, table, make_refs(i, table.num_rows), roots, stages)
+            refs = make_refs(i, table.num_rows)
+            resolved = read_unit_rows(root / "dedup" / "resolved", i)
+            roots = root_ids(resolved, refs) if resolved is not None else pa.nulls(len(refs), pa.string())
+            write_shard(root, i, table, refs, roots, stages)
             if not quiet:
                 print(f"\rindexed {i + 1}/{len(units)} units", end="", flush=True)
         if not quiet:
@@ -203,5 +206,6 @@ def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
         return finish(root, units, stages)
 
 
-__all__ = ["INDEX_FILE", "build_for_run", "check_supported", "NORMALISER_VERSION", "against_unit", "finish", "index_dir", "is_against", "load_against",
-           "resolve_roots", "shard_path", "stage_key_params", "write_shard"]
+__all__ = ["INDEX_FILE", "NORMALISER_VERSION", "against_run", "against_unit", "build_for_run", "check_supported",
+           "finish", "index_dir", "is_against", "load_against", "root_ids", "shard_path", "stage_key_params",
+           "write_shard"]

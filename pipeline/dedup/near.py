@@ -1,34 +1,42 @@
-"""Near-duplicate detection with MinHash LSH as shuffles.
+"""Near-duplicate detection with MinHash LSH, as rounds on the engine (pipeline/core/rounds.py;
+NearDedupStage.run_global chains them). No step runs on the driver:
 
-1. band keys: each signature is cut into `bands` bands of `rows` values; each band is hashed
-   to a uint64 bucket key; (part, key, ref) rows are routed to partitions by key;
-2. buckets -> candidate edges: within a partition, every member of a bucket is linked to the
-   bucket's smallest ref (a star, not all pairs: the edge list stays linear in bucket size);
-3. verification: an edge is kept if the two signatures agree on at least `threshold` of their
-   values (estimated Jaccard) and, with `verify: alignment` (the default), if the two
-   documents' word (character) sequences align (`aligned_similarity` >= `align_threshold`),
-   which removes LSH false positives such as pages that share only their site boilerplate;
-4. connected components of the verified edges (vectorised min-label propagation with pointer
-   jumping); the smallest ref of a component is kept, the others are dropped as `dup_near`.
+1. bands: each signature is cut into `bands` bands of `rows` values; each band is hashed to a
+   uint64 bucket key; rows (key, ref) meet by key, and every member of a bucket is linked to
+   the bucket's smallest ref (a star, not all pairs: the edge list stays linear in bucket size);
+2. attach: the candidate pairs (lo < hi) are routed by the unit of `lo`; each reduce reads, for
+   the units it holds, the signature, id and unit sequence of those documents from their
+   staged shards (each shard read by one task) and attaches them to the pair;
+3. verify: routed by the unit of `hi`, which is attached the same way; a pair is linked if the
+   signatures agree on at least `threshold` of their values (estimated Jaccard) and, with
+   `verify: alignment` (the default), if the two documents' word (character) sequences align
+   (`aligned_similarity` >= `align_threshold`), which removes LSH false positives such as
+   pages that share only their site boilerplate;
+4. connected components of the verified edges (pipeline/core/components.py, large-star /
+   small-star rounds): the smallest ref of a component is kept, the others are dropped;
+5. best-match: per document, its component's kept ref, its id and its best verified match
+   (highest similarity, ties to the smaller ref), for the reject detail;
+6. kept-ids: per component, the kept document's id is attached to every dropped member.
 
-Steps 1-2 run through the engine's shuffle; 3-4 run on the driver over the candidate edges
-and the signatures of documents that have one. Their memory is bounded by the number of
-documents with a near-duplicate candidate (16 B per edge + 4 B x num_perm per such document),
-not by the corpus size — measured in bench/dedup_speed.py.
+`connected_components` below is the same computation in one process: the tests' oracle.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
+from babelmill.pipeline.core.rounds import hash_part, unit_part
 from babelmill.pipeline.dedup.hashing import splitmix64
 from babelmill.pipeline.dedup.minhash import EMPTY
+from babelmill.pipeline.dedup.refs import ROW_BITS, unit_of
 
 EDGES_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
 
 
-def band_rows(sigs: np.ndarray, refs: np.ndarray, bands: int, rows: int, num_parts: int) -> pa.Table:
+def band_rows(sigs: np.ndarray, refs: np.ndarray, bands: int, rows: int) -> pa.Table:
     """(part, key, ref) for every band of every signature (documents with no shingles skipped)."""
     ok = ~(sigs == EMPTY).all(axis=1)
     sigs, refs = sigs[ok], refs[ok]
@@ -42,7 +50,7 @@ def band_rows(sigs: np.ndarray, refs: np.ndarray, bands: int, rows: int, num_par
             keys[:, b] = acc
     flat = keys.reshape(-1)
     return pa.table({
-        "part": pa.array((flat % np.uint64(num_parts)).astype(np.int32)),
+        "part": pa.array((flat >> np.uint64(33)).astype(np.int32)),  # routed by the bucket key
         "key": pa.array(flat, pa.uint64()),
         "ref": pa.array(np.repeat(refs, bands), pa.int64()),
     })
@@ -101,7 +109,191 @@ def aligned_similarity(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
     from rapidfuzz.distance import Indel
 
     f = Indel.normalized_similarity
-    # the sequences are numpy arrays (the driver keeps them compact): RapidFuzz is ~5x faster
-    # on lists than on arrays, so each pair is converted just before its comparison
+    # the sequences are numpy arrays (views on the reduce's Arrow buffers): RapidFuzz is ~5x
+    # faster on lists than on arrays, so each pair is converted just before its comparison
     return np.fromiter((f(x.tolist(), y.tolist()) if (len(x) or len(y)) else 1.0
                         for x, y in zip(a, b, strict=True)), np.float64, count=len(a))
+
+
+# -- rounds 2-6 (the stage's reduce and map methods call these) -------------------------------
+@dataclass
+class DocData:
+    """What verification needs of some documents of one unit, row-aligned."""
+
+    sig: np.ndarray  # (n, num_perm) uint32
+    chars: np.ndarray  # bool: shingled by characters
+    ids: pa.Array  # string
+    units: pa.Array | None  # large_list<uint32>, with verify: alignment
+
+
+def edges_by_lo(table: pa.Table) -> pa.Table:
+    """Round 2's map: candidate pairs (lo < hi) by the unit of lo; two documents of earlier runs
+    are never compared again (neither can be dropped here)."""
+    a, b = table.column("a").to_numpy(), table.column("b").to_numpy()
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = hi >= 0
+    lo, hi = lo[keep], hi[keep]
+    return pa.table({"part": pa.array(unit_part(lo)), "lo": pa.array(lo), "hi": pa.array(hi)})
+
+
+def _attach(table: pa.Table, side: str, docs) -> pa.Table:
+    """`table` with the `side` document's data as side_sig, side_chars, side_id, side_units,
+    read unit by unit through `docs(unit, rows)`. Rows come back sorted by (unit, row) of side."""
+    ref = table.column(side).to_numpy()
+    order = np.argsort(ref, kind="stable")
+    table, ref = table.take(pa.array(order)), ref[order]
+    units = unit_of(ref)
+    pieces = []
+    for u in np.unique(units):
+        sel = np.flatnonzero(units == u)
+        rows = (ref[sel] & np.int64((1 << ROW_BITS) - 1)).astype(np.int64)
+        need, pos = np.unique(rows, return_inverse=True)
+        d = docs(int(u), need)
+        take = pa.array(pos)
+        cols = {f"{side}_sig": pa.FixedSizeListArray.from_arrays(pa.array(d.sig[pos].reshape(-1)), d.sig.shape[1]),
+                f"{side}_chars": pa.array(d.chars[pos]), f"{side}_id": d.ids.take(take)}
+        if d.units is not None:
+            cols[f"{side}_units"] = d.units.take(take)
+        piece = table.slice(int(sel[0]), len(sel))
+        for k, v in cols.items():
+            piece = piece.append_column(k, v)
+        pieces.append(piece)
+    return pa.concat_tables(pieces) if pieces else table
+
+
+def attach_side(table: pa.Table, side: str, docs) -> pa.Table:
+    """Round 2's reduce: unique pairs with the data of `side` attached."""
+    lo, hi = table.column("lo").to_numpy(), table.column("hi").to_numpy()
+    if len(lo) == 0:
+        return pa.table({"lo": pa.array([], pa.int64()), "hi": pa.array([], pa.int64())})
+    e = np.unique(np.stack([lo, hi], axis=1), axis=0)  # a pair found in several bands, once
+    return _attach(pa.table({"lo": pa.array(e[:, 0]), "hi": pa.array(e[:, 1])}), side, docs)
+
+
+def pairs_by_hi(table: pa.Table) -> pa.Table:
+    return table.append_column("part", pa.array(unit_part(table.column("hi").to_numpy())))
+
+
+def _unit_lists(arr: pa.Array) -> list[np.ndarray]:
+    offs = arr.offsets.to_numpy()
+    vals = arr.values.to_numpy(zero_copy_only=False)
+    return [vals[offs[k] : offs[k + 1]] for k in range(len(arr))]
+
+
+VERIFIED = pa.schema([("lo", pa.int64()), ("hi", pa.int64()), ("sim", pa.float64()), ("lo_id", pa.string()),
+                      ("hi_id", pa.string())])
+
+
+def verify_pairs(table: pa.Table, docs, threshold: float, threshold_chars: float,
+                 align_threshold: float | None):
+    """Round 3's reduce: the pairs that are near duplicates, with their similarity (aligned
+    similarity with alignment, else the estimated Jaccard) and both ids."""
+    if table.num_rows == 0 or "lo_sig" not in table.column_names:
+        return VERIFIED.empty_table(), {"candidates": 0, "verified": 0}
+    t = _attach(table, "hi", docs)
+    n, width = t.num_rows, t.schema.field("lo_sig").type.list_size
+    sa = t.column("lo_sig").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(n, width)
+    sb = t.column("hi_sig").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(n, width)
+    sim = estimated_jaccard(sa, sb).astype(np.float64)
+    ca = t.column("lo_chars").to_numpy(zero_copy_only=False)
+    cb = t.column("hi_chars").to_numpy(zero_copy_only=False)
+    need = np.maximum(np.where(ca, threshold_chars, threshold), np.where(cb, threshold_chars, threshold))
+    ok = sim >= need  # a mixed pair needs the stricter threshold
+    if align_threshold is not None and ok.any():
+        idx = np.flatnonzero(ok)
+        sub = t.take(pa.array(idx))
+        aligned = aligned_similarity(_unit_lists(sub.column("lo_units").combine_chunks()),
+                                     _unit_lists(sub.column("hi_units").combine_chunks()))
+        ok[idx] = aligned >= align_threshold
+        sim[idx] = aligned
+    keep = pa.array(ok)
+    out = pa.table({"lo": t.column("lo"), "hi": t.column("hi"), "sim": pa.array(sim), "lo_id": t.column("lo_id"),
+                    "hi_id": t.column("hi_id")}, schema=VERIFIED).filter(keep)
+    return out, {"candidates": n, "verified": out.num_rows}
+
+
+NODE_ROWS = pa.schema([("part", pa.int32()), ("node", pa.int64()), ("other", pa.int64()), ("sim", pa.float64()),
+                       ("own_id", pa.string()), ("other_id", pa.string()), ("root", pa.int64())])
+
+
+def node_rows_verified(table: pa.Table) -> pa.Table:
+    """Round 5's map, verified edges: each end gets the other as a possible best match."""
+    lo, hi = table.column("lo").to_numpy(), table.column("hi").to_numpy()
+    sim = table.column("sim").to_numpy()
+    node = np.concatenate([lo, hi])
+    lo_id, hi_id = table.column("lo_id").combine_chunks(), table.column("hi_id").combine_chunks()
+    return pa.table({"part": pa.array(hash_part(node)), "node": pa.array(node), "other": pa.array(np.concatenate([hi, lo])),
+                     "sim": pa.array(np.concatenate([sim, sim])), "own_id": pa.concat_arrays([lo_id, hi_id]),
+                     "other_id": pa.concat_arrays([hi_id, lo_id]), "root": pa.nulls(len(node), pa.int64())},
+                    schema=NODE_ROWS)
+
+
+def node_rows_star(table: pa.Table) -> pa.Table:
+    """Round 5's map, component stars: each member learns its component's kept ref."""
+    hi, lo = table.column("hi").to_numpy(), table.column("lo").to_numpy()
+    n = len(hi)
+    return pa.table({"part": pa.array(hash_part(hi)), "node": pa.array(hi), "other": pa.nulls(n, pa.int64()),
+                     "sim": pa.nulls(n, pa.float64()), "own_id": pa.nulls(n, pa.string()),
+                     "other_id": pa.nulls(n, pa.string()), "root": pa.array(lo)}, schema=NODE_ROWS)
+
+
+NODES = pa.schema([("node", pa.int64()), ("root", pa.int64()), ("own_id", pa.string()), ("best_sim", pa.float64()),
+                   ("best_id", pa.string())])
+
+
+def best_match(table: pa.Table) -> pa.Table:
+    """Round 5's reduce: per document of a component, its root (itself for the kept one), id
+    and best verified match (highest similarity, ties to the smaller ref)."""
+    if table.num_rows == 0:
+        return NODES.empty_table()
+    is_star = table.column("root").is_valid().to_numpy(zero_copy_only=False)
+    stars = table.filter(pa.array(is_star))
+    edges = table.filter(pa.array(~is_star))
+    node = edges.column("node").to_numpy()
+    order = np.lexsort((edges.column("other").to_numpy(), -edges.column("sim").to_numpy(), node))
+    node = node[order]
+    first = np.ones(len(node), bool)
+    first[1:] = node[1:] != node[:-1]
+    best = edges.take(pa.array(order[first]))
+    nodes = best.column("node").to_numpy()
+    root = nodes.copy()
+    sn, sr = stars.column("node").to_numpy(), stars.column("root").to_numpy()
+    if len(sn):
+        pos = np.searchsorted(nodes, sn)
+        if not (pos < len(nodes)).all() or not np.array_equal(nodes[np.minimum(pos, len(nodes) - 1)], sn):
+            raise RuntimeError("a component member has no verified edge")
+        root[pos] = sr
+    return pa.table({"node": pa.array(nodes), "root": pa.array(root), "own_id": best.column("own_id"),
+                     "best_sim": best.column("sim"), "best_id": best.column("other_id")}, schema=NODES)
+
+
+def nodes_by_root(table: pa.Table) -> pa.Table:
+    return table.append_column("part", pa.array(hash_part(table.column("root").to_numpy())))
+
+
+def near_drops(table: pa.Table, what: str) -> pa.Table:
+    """Round 6's reduce: per component, the kept document's id on every dropped member (an
+    earlier run's document is never dropped)."""
+    from babelmill.pipeline.core.global_stage import DROPS_SCHEMA
+
+    node, root = table.column("node").to_numpy(), table.column("root").to_numpy()
+    is_root = node == root
+    rn = node[is_root]
+    order = np.argsort(rn)
+    rn = rn[order]
+    rid = table.column("own_id").filter(pa.array(is_root)).take(pa.array(order))
+    dup = ~is_root & (node >= 0)
+    if not dup.any():
+        return DROPS_SCHEMA.empty_table()
+    d = table.filter(pa.array(dup))
+    kept = d.column("root").to_numpy()
+    pos = np.minimum(np.searchsorted(rn, kept), max(len(rn) - 1, 0))
+    if len(rn) == 0 or not np.array_equal(rn[pos], kept):
+        raise RuntimeError("a component's kept document is missing from its partition")
+    kept_id = rid.take(pa.array(pos))
+    detail = pa.array([f"near duplicate of {k} ({what} {s:.2f} with {b})" for k, s, b in
+                       zip(kept_id.to_pylist(), d.column("best_sim").to_pylist(), d.column("best_id").to_pylist(),
+                           strict=True)], pa.string())
+    return pa.table({"ref": d.column("node"), "kept_ref": d.column("root"), "kept_id": kept_id,
+                     "reason": pa.array(["dup_near"] * d.num_rows, pa.string()), "detail": detail},
+                    schema=DROPS_SCHEMA)

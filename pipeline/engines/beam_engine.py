@@ -72,27 +72,28 @@ class BeamEngine:
         with unwrap_domain_errors(), beam.Pipeline(options=self.pipeline_options()) as p:
             _ = p | "tasks" >> beam.Create(tasks) | "spread" >> beam.Reshuffle() | "run" >> beam.Map(fn)
 
-    def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
-        """Key rows keyed by partition, grouped with Beam's GroupByKey, reduced per partition."""
+    def shuffle_reduce(self, spec, tasks: list[dict]) -> None:
+        """One round (pipeline/core/rounds.py): rows keyed by partition, grouped with Beam's
+        GroupByKey, reduced per partition."""
         import apache_beam as beam
         import pyarrow as pa
 
-        from babelmill.pipeline.engines.shuffle import map_task, reduce_task, split_by_part
+        from babelmill.pipeline.engines.shuffle import split_by_part
 
         if not tasks:
             return
 
         def keyed(task):
-            yield from split_by_part(map_task(stage, task))
+            yield from split_by_part(spec.map(task))
 
         def reduce(kv):
             part, tables = kv
-            return reduce_task(stage, out_dir, part, pa.concat_tables(list(tables)))
+            return spec.reduce(part, pa.concat_tables(list(tables)))
 
         with unwrap_domain_errors(), beam.Pipeline(options=self.pipeline_options()) as p:
             _ = (
                 p
-                | "shards" >> beam.Create(tasks)
+                | "tasks" >> beam.Create(tasks)
                 | "key rows" >> beam.FlatMap(keyed)
                 | "shuffle" >> beam.GroupByKey()
                 | "reduce" >> beam.Map(reduce)

@@ -25,12 +25,12 @@ class LocalEngine:
         for t in tasks:
             fn(t)
 
-    def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
-        from babelmill.pipeline.engines.shuffle import map_task, reduce_task, split_by_part
+    def shuffle_reduce(self, spec, tasks: list[dict]) -> None:
+        """One round (pipeline/core/rounds.py) in this process."""
+        from babelmill.pipeline.engines.shuffle import split_by_part
 
-        tables = [map_task(stage, t) for t in tasks]
-        tables = [t for t in tables if t.num_rows]
+        tables = [t for t in (spec.map(task) for task in tasks) if t.num_rows]
         if not tables:
             return
         for part, table in split_by_part(pa.concat_tables(tables)):
-            reduce_task(stage, out_dir, part, table)
+            spec.reduce(part, table)

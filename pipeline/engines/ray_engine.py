@@ -177,9 +177,13 @@ def _token_hint() -> str:
 def _configure_data_context() -> None:
     """Ray Data settings of every dataset we build (the context travels with the dataset)."""
     import ray
+    from ray.data.context import ShuffleStrategy
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
+    # the rounds' groupby (shuffle_reduce) as a sort shuffle of plain tasks: Ray 2.60's default
+    # hash shuffle starts aggregator actors for every shuffle, ~8 s a round on a small run
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
 
 
 class _RayUnitWorker:
@@ -251,33 +255,30 @@ class RayEngine:
             with unwrap_domain_errors():
                 ray.get([remote.remote(t) for t in tasks])
 
-    def shuffle_reduce(self, stage, tasks: list[dict], out_dir: str) -> None:
-        """Key rows from every staged shard, grouped by partition with Ray Data's groupby (a
-        distributed shuffle), reduced per partition on the workers."""
+    def shuffle_reduce(self, spec, tasks: list[dict]) -> None:
+        """One round (pipeline/core/rounds.py): rows from every task, grouped by partition with
+        Ray Data's groupby (a distributed shuffle), reduced per partition on the workers."""
         import json
 
         import ray
-
-        from babelmill.pipeline.engines.shuffle import map_task, reduce_task
 
         ensure_ray(self.cfg)
         if not tasks:
             return
 
         def mapper(batch: pa.Table) -> pa.Table:
-            # an empty table (with its schema) when a shard has no keys left: Ray needs a table
-            return pa.concat_tables([map_task(stage, json.loads(t)) for t in batch.column("task").to_pylist()])
+            # an empty table (with its schema) when a task has no rows: Ray needs a table
+            return pa.concat_tables([spec.map(json.loads(t)) for t in batch.column("task").to_pylist()])
 
         def reducer(group: pa.Table) -> pa.Table:
             part = int(group.column("part")[0].as_py())
-            n = reduce_task(stage, out_dir, part, group)
+            n = spec.reduce(part, group)["rows"]
             return pa.table({"part": [part], "rows": [n]})
 
         ds = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
         keys = ds.map_batches(mapper, batch_size=1, batch_format="pyarrow")
-        # as many shuffle partitions as the stage routes keys to (Ray's default, 200, costs
-        # seconds of task overhead on a small run and buys nothing: `part` has num_parts values)
-        n_parts = getattr(stage.params, "num_parts", None)
-        done = keys.groupby("part", num_partitions=n_parts).map_groups(reducer, batch_format="pyarrow")
+        # as many shuffle partitions as the round routes rows to (Ray's default, 200, costs
+        # seconds of task overhead on a small run and buys nothing: `part` has that many values)
+        done = keys.groupby("part", num_partitions=spec.num_partitions).map_groups(reducer, batch_format="pyarrow")
         with unwrap_domain_errors():
             done.materialize()

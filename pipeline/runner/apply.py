@@ -12,32 +12,35 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from babelmill.pipeline.core.chain import ChainCounts
+from babelmill.pipeline.core.global_stage import DROPS_SCHEMA
+from babelmill.pipeline.core.rounds import read_unit_rows
 from babelmill.pipeline.core.schema import REJECT_SCHEMA, rejects_from_columns
 from babelmill.pipeline.dedup import index as dedup_index
 from babelmill.pipeline.dedup.refs import make_refs
 from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
 
-SIZES_FILE = "cluster_sizes.parquet"
+
+def unit_decisions(worker, unit_index: int) -> tuple[pa.Table, pa.Table]:
+    """This unit's drops (with their stage, sorted by ref) and resolved rows (cluster sizes of
+    its kept documents, root ids of its dropped ones), read from the unit-keyed rounds: one
+    file and the row groups of the unit's refs each, not every drop of the run."""
+    tables = []
+    for st in worker.global_stages:
+        t = read_unit_rows(worker.layout.dedup_dir(st.name) / "drops", unit_index, DROPS_SCHEMA.names)
+        if t is not None and t.num_rows:
+            tables.append(t.cast(DROPS_SCHEMA).append_column("stage", pa.array([st.name] * t.num_rows, pa.string())))
+    drops = pa.concat_tables(tables).sort_by("ref") if tables else _EMPTY_DROPS
+    resolved = read_unit_rows(worker.layout.root / "dedup" / "resolved", unit_index)
+    return drops, (resolved if resolved is not None else _EMPTY_RESOLVED)
 
 
-def load_decisions(worker) -> tuple[pa.Table, pa.Table]:
-    """All drops (with their stage) and cluster sizes, read once per worker."""
-    if worker._drops is None:
-        tables = []
-        for st in worker.global_stages:
-            t = pq.read_table(worker.layout.dedup_dir(st.name) / "drops.parquet")
-            tables.append(t)
-        drops = pa.concat_tables(tables) if tables else None
-        sizes_path = worker.layout.root / "dedup" / SIZES_FILE
-        sizes = pq.read_table(sizes_path) if sizes_path.exists() else pa.table({"ref": pa.array([], pa.int64()), "cluster_size": pa.array([], pa.int32())})
-        worker._drops = (drops, sizes)
-    return worker._drops
+_EMPTY_DROPS = DROPS_SCHEMA.append(pa.field("stage", pa.string())).empty_table()
+_EMPTY_RESOLVED = pa.schema([("ref", pa.int64()), ("cluster_size", pa.int32()), ("root_id", pa.string())]).empty_table()
 
 
-def _write_index(worker, unit_index: int, table: pa.Table, refs: np.ndarray) -> None:
-    if getattr(worker, "_roots", None) is None:
-        worker._roots = dedup_index.resolve_roots(load_decisions(worker)[0])
-    dedup_index.write_shard(worker.layout.root, unit_index, table, refs, worker._roots, worker.global_stages)
+def _write_index(worker, unit_index: int, table: pa.Table, refs: np.ndarray, resolved: pa.Table) -> None:
+    dedup_index.write_shard(worker.layout.root, unit_index, table, refs, dedup_index.root_ids(resolved, refs),
+                            worker.global_stages)
 
 
 def final_schema(worker) -> pa.Schema:
@@ -54,16 +57,14 @@ def apply_unit(worker, unit) -> dict:
     if stats_path.exists():
         if want_index and not dedup_index.shard_path(lay.root, idx).exists():  # a run from before indexes
             table = pq.read_table(lay.staged(unit.unit_id))
-            _write_index(worker, idx, table, make_refs(idx, table.num_rows))
+            _write_index(worker, idx, table, make_refs(idx, table.num_rows), unit_decisions(worker, idx)[1])
         return json.loads(stats_path.read_text())
     stats = json.loads(lay.staged_stats(unit.unit_id).read_text())
-    drops, sizes = load_decisions(worker)
+    mine, resolved = unit_decisions(worker, idx)
     table = pq.read_table(lay.staged(unit.unit_id))
     refs = make_refs(idx, table.num_rows)
     if want_index:  # before the unit's stats: those mark the unit done
-        _write_index(worker, idx, table, refs)
-    lo, hi = int(refs[0]) if len(refs) else 0, int(refs[-1]) if len(refs) else -1
-    mine = drops.filter(pc.and_(pc.greater_equal(drops.column("ref"), lo), pc.less_equal(drops.column("ref"), hi)))
+        _write_index(worker, idx, table, refs, resolved)
     drop_refs = mine.column("ref").to_numpy()
     dropped = np.isin(refs, drop_refs)
     schema = final_schema(worker)
@@ -94,6 +95,7 @@ def apply_unit(worker, unit) -> dict:
     kept = table.filter(pa.array(~dropped))
     kept_refs = refs[~dropped]
     size = np.ones(len(kept_refs), np.int32)
+    sizes = resolved.filter(resolved.column("cluster_size").is_valid())
     if sizes.num_rows:
         sref = sizes.column("ref").to_numpy()
         hit = np.isin(kept_refs, sref)

@@ -116,10 +116,11 @@ def _workers(unit_stats: list[dict]) -> dict:
 
 
 def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions,
-                   skipped=(), skipped_total=None) -> dict:
+                   skipped=(), skipped_total=None, global_phases=None) -> dict:
     """`skipped`: inputs the planner left out ({path, reason, detail}), at most a capped number
-    of them; `skipped_total` how many there were in all."""
-    return {
+    of them; `skipped_total` how many there were in all. `global_phases`: per global stage its
+    drops, seconds and rounds (partitions, rows, seconds, peak RSS of the reduce workers)."""
+    out = {
         "babelmill_manifest": 1,
         "name": cfg.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -142,3 +143,6 @@ def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, star
         "workers": _workers(unit_stats),
         "counts": aggregate(unit_stats, [d["name"] for d in stage_descriptions]),
     }
+    if global_phases:
+        out["global_phases"] = global_phases
+    return out

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from babelmill.pipeline.config import ConfigError, PipelineConfig, build_stages
-from babelmill.pipeline.core.global_stage import cluster_sizes, is_global
+from babelmill.pipeline.core.global_stage import is_global
 from babelmill.pipeline.dedup import index as dedup_index
 from babelmill.pipeline.dedup.index import load_against
 from babelmill.pipeline.engines import get_engine
@@ -36,7 +36,6 @@ from babelmill.pipeline.io.readers import plan_inputs
 from babelmill.pipeline.io.writers import (
     atomic_write_bytes,
     atomic_write_json,
-    atomic_write_parquet,
     clean_tmp_files,
 )
 from babelmill.pipeline.runner.layout import RunLayout
@@ -167,50 +166,51 @@ def _check_global_inputs(layout: RunLayout, global_stages, inputs: dict) -> None
 
 
 def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool, inputs: dict,
-                       against: list[dict]) -> None:
-    """Each global stage: shuffle key rows through the engine, reduce per partition, finalize
-    on the driver into drops.parquet; a _SUCCESS marker (naming the inputs key) makes a
-    finished phase skip on rerun over the same inputs."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from babelmill.pipeline.runner.apply import SIZES_FILE
+                       against: list[dict]) -> dict:
+    """Each global stage runs its rounds through the engine (GlobalStage.run_global), then its
+    drops are routed by unit into dedup/<stage>/drops/ and a _SUCCESS marker (naming the inputs
+    key) makes the finished stage skip on rerun over the same inputs; an unfinished stage
+    resumes from its last finished round. Then dropped documents are resolved to their kept
+    ones and cluster sizes counted, also in rounds (dedup/resolved/). The driver holds the
+    rounds' statistics, never a document. Returns what the manifest records of the rounds."""
+    from babelmill.pipeline.core.global_stage import GlobalRounds, resolve
+    from babelmill.pipeline.core.rounds import RoundResult, read_success
 
     atomic_write_json(layout.root / "dedup" / GLOBAL_INPUTS, inputs)
     shards = {i: layout.staged(u.unit_id) for i, u in enumerate(units)}
     # earlier runs' index shards enter the same shuffles under negative unit numbers
-    index_tasks = [{"shard": str(path), "unit_index": unit, "excluded": [], "index": True}
-                   for a in against for unit, path in a["shards"]]
     shards.update({unit: path for a in against for unit, path in a["shards"]})
+    docs = sum(json.loads(layout.staged_stats(u.unit_id).read_text())["kept"] for u in units)
+    against_dirs = [a["dir"] for a in against]
     previous: list[str] = []
-    all_drops = []
+    drops: list[RoundResult] = []
+    report: dict = {}
     for st in global_stages:
         d = layout.dedup_dir(st.name)
-        drops_path = d / "drops.parquet"
         success = d / "_SUCCESS"  # over these inputs: _check_global_inputs refused any other
+        drops_dir = d / "drops"
         if not success.exists():
             t0 = time.time()
-            parts_dir = d / "parts"
-            if parts_dir.exists():
-                shutil.rmtree(parts_dir)
-            parts_dir.mkdir(parents=True)
-            tasks = [{"shard": str(shards[i]), "unit_index": i, "excluded": list(previous)} for i in range(len(units))]
-            tasks += index_tasks
-            eng.shuffle_reduce(st, tasks, str(parts_dir))
-            parts = [pq.read_table(p) for p in sorted(parts_dir.glob("part-*.parquet"))]
             st.ensure_setup()
-            drops = st.finalize(parts, shards)
-            drops = drops.append_column("stage", pa.array([st.name] * drops.num_rows, pa.string()))
-            atomic_write_parquet(drops_path, drops)
-            atomic_write_json(success, {"drops": drops.num_rows, "seconds": round(time.time() - t0, 3),
-                                        "inputs_key": inputs["key"]})
+            rounds = GlobalRounds(eng, st, d, shards, docs, previous, against_dirs, log)
+            result = rounds.drops(st.run_global(rounds))
+            atomic_write_json(success, {"drops": result.rows, "seconds": round(time.time() - t0, 3),
+                                        "inputs_key": inputs["key"], "rounds": rounds.history})
             if not quiet:
-                log.warning("%s: %d duplicates found in %.1f s", st.name, drops.num_rows, time.time() - t0)
-        previous.append(str(drops_path))
-        all_drops.append(pq.read_table(drops_path))
-    sizes = cluster_sizes(all_drops)
-    table = pa.table({"ref": pa.array(list(sizes), pa.int64()), "cluster_size": pa.array(list(sizes.values()), pa.int32())})
-    atomic_write_parquet(layout.root / "dedup" / SIZES_FILE, table)
+                log.warning("%s: %d duplicates found in %.1f s (%d rounds)", st.name, result.rows, time.time() - t0,
+                            len(rounds.history))
+        done = read_success(drops_dir)
+        drops.append(RoundResult(drops_dir, done["num_partitions"], done["stats"]))
+        report[st.name] = json.loads(success.read_text())
+        previous.append(str(drops_dir))
+    resolved_success = layout.root / "dedup" / "resolved" / "_SUCCESS"
+    if resolved_success.exists():
+        history = json.loads((layout.root / "dedup" / "_resolve.json").read_text())
+    else:
+        _, history = resolve(eng, layout.root / "dedup", drops, log)
+        atomic_write_json(layout.root / "dedup" / "_resolve.json", history)
+    report["resolve"] = {"rounds": history}
+    return report
 
 
 def _preflight(stages) -> None:
@@ -268,7 +268,7 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
             fps[u.unit_id] = u.fingerprint()
         return fps[u.unit_id]
 
-    inputs = None
+    inputs = global_report = None
     if global_stages:
         inputs = _global_inputs(units, {u.unit_id: fp(u) for u in units}, fingerprint, against)
         _check_global_inputs(layout, global_stages, inputs)
@@ -301,7 +301,7 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
         with _progress(quiet, marker_dir, len(units), len(done), desc):
             eng.run_units(spec, pending)
     if global_stages:
-        _run_global_phases(eng, layout, units, global_stages, quiet, inputs, against)
+        global_report = _run_global_phases(eng, layout, units, global_stages, quiet, inputs, against)
         index = {u.unit_id: i for i, u in enumerate(units)}
         apply_spec = RunSpec(config=spec.config, run_dir=spec.run_dir, config_fingerprint=fingerprint,
                              phase="apply", unit_index=index)
@@ -325,6 +325,7 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
         stage_descriptions=[s.describe() for s in stages],
         skipped=skipped[:MAX_SKIPPED_LISTED],
         skipped_total=len(skipped),
+        global_phases=global_report,
     )
     if not manifest["counts"]["balanced"]:
         raise RuntimeError(f"accounting mismatch in {layout.root}: {manifest['counts']}")

@@ -110,8 +110,6 @@ class UnitWorker:
         self.schema = output_schema(self.cfg, self.stages)
         self.global_stages = [st for st in self.stages if is_global(st)]
         self._ready = False
-        self._drops = None
-        self._roots = None  # dedup index: ref -> id of its kept document (apply phase)
 
     def setup(self) -> None:
         if not self._ready:

@@ -6,7 +6,6 @@ only move rows between partitions.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -16,12 +15,13 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from babelmill.languages import load_registry
+from babelmill.pipeline.core.components import connected_components
 from babelmill.pipeline.core.global_stage import GlobalStage, cluster_sizes
 from babelmill.pipeline.core.stage import StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import batch_shingles_and_units, exact_hashes
 from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures_flat
-from babelmill.pipeline.dedup.refs import make_refs, unit_of
+from babelmill.pipeline.dedup.refs import make_refs
 from babelmill.scripts import dominant_scripts
 
 
@@ -33,8 +33,14 @@ def _refs_kept(n: int, unit_index: int, excluded: np.ndarray) -> tuple[np.ndarra
     return refs[keep], keep
 
 
+#: the shuffle settings of both dedup stages (pipeline/core/rounds.py)
+NUM_PARTS_DOC = "at least this many shuffle partitions (reduce tasks) per round; more as the data grows"
+MEMORY_DOC = "rows one reduce task holds, in MB: a round's partitions are sized from its input rows to stay near it"
+
+
 class ExactParams(StageParams):
-    num_parts: int = Field(64, description="shuffle partitions (reduce tasks)")
+    num_parts: int = Field(4, description=NUM_PARTS_DOC)
+    reduce_memory_mb: int = Field(512, description=MEMORY_DOC)
 
 
 @register_stage
@@ -48,6 +54,7 @@ class ExactDedupStage(GlobalStage):
     supports_index = True
     reasons = ("dup_exact",)
     Params = ExactParams
+    key_row_bytes = 80
 
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch.append_column("dedup_hash", exact_hashes(batch.column("text")))
@@ -57,15 +64,10 @@ class ExactDedupStage(GlobalStage):
         refs, keep = _refs_kept(t.num_rows, unit_index, excluded)
         if not keep.all():
             t = t.filter(pa.array(keep))
-        return exact.key_rows(t.column("dedup_hash").combine_chunks(), t.column("id").combine_chunks(),
-                              refs, self.params.num_parts)
+        return exact.key_rows(t.column("dedup_hash").combine_chunks(), t.column("id").combine_chunks(), refs)
 
     def reduce(self, table):
         return exact.reduce_groups(table)
-
-    def finalize(self, parts, shards):
-        drops = pa.concat_tables([exact.DROPS_SCHEMA.empty_table(), *parts]).sort_by("ref")
-        return _against_details(drops, shards)
 
     def index_params(self):
         from babelmill.pipeline.dedup.index import NORMALISER_VERSION
@@ -78,8 +80,7 @@ class ExactDedupStage(GlobalStage):
     def index_key_rows(self, shard, unit_index):
         t = pq.read_table(shard, columns=["dedup_hash", "id", "root_id"])
         ids = pc.coalesce(t.column("root_id"), t.column("id")).combine_chunks()
-        return exact.key_rows(t.column("dedup_hash").combine_chunks(), ids, make_refs(unit_index, t.num_rows),
-                              self.params.num_parts)
+        return exact.key_rows(t.column("dedup_hash").combine_chunks(), ids, make_refs(unit_index, t.num_rows))
 
 
 class NearParams(StageParams):
@@ -111,7 +112,8 @@ class NearParams(StageParams):
     word_ngram: int = Field(2, description="shingle size in words (space-delimited languages)")
     char_ngram: int = Field(3, description="shingle size in characters (unspaced scripts)")
     seed: int = Field(1, description="hash seed")
-    num_parts: int = Field(64, description="shuffle partitions (reduce tasks)")
+    num_parts: int = Field(4, description=NUM_PARTS_DOC)
+    reduce_memory_mb: int = Field(512, description=MEMORY_DOC)
     registry: str | None = Field(None, description="language registry YAML (default: the run's)")
 
 
@@ -135,6 +137,7 @@ class NearDedupStage(GlobalStage):
 
             raise StageError(f"stage 'dedup_near': bands x rows ({p.bands} x {p.rows}) must equal num_perm ({p.num_perm})")
         self.produces = {"minhash": pa.list_(pa.uint32(), p.num_perm), "minhash_chars": pa.bool_()}
+        self.key_rows_per_doc, self.key_row_bytes = p.bands, 24
 
     def setup(self):
         self.reg = load_registry(self.params.registry)
@@ -203,99 +206,76 @@ class NearDedupStage(GlobalStage):
     def key_rows(self, shard, unit_index, excluded):
         _, refs, sig = self._sigs(shard, unit_index, excluded)
         p = self.params
-        return near.band_rows(sig, refs, p.bands, p.rows, p.num_parts)
+        return near.band_rows(sig, refs, p.bands, p.rows)
 
-    def reduce(self, table):
+    # -- the global part: rounds on the engine (see near.py for the steps) ----------------------
+    def run_global(self, rounds):
+        p = self.params
+        doc_bytes = 4 * p.num_perm + 64 + (2048 if p.verify == "alignment" else 0)
+        bands = rounds.run("bands", rounds.shard_tasks(), "_bucket_edges", rows=rounds.docs * p.bands, row_bytes=24)
+        attach = rounds.run("attach", bands.tasks("_by_lo"), "_attach", rows=bands.rows, row_bytes=doc_bytes)
+        verified = rounds.run("verify", attach.tasks("_by_hi"), "_verify", rows=attach.rows, row_bytes=2 * doc_bytes)
+        stars = connected_components(rounds, verified)
+        nodes = rounds.run("best-match", verified.tasks("_node_rows_verified") + stars.tasks("_node_rows_star"),
+                           "_best_match", rows=2 * verified.rows + stars.rows, row_bytes=120)
+        return rounds.run("kept-ids", nodes.tasks("_by_root"), "_near_drops", rows=nodes.rows, row_bytes=150)
+
+    def _bucket_edges(self, table, context):
         return near.bucket_edges(table)
 
-    def finalize(self, parts, shards):
-        edges = pa.concat_tables([near.EDGES_SCHEMA.empty_table(), *parts])
-        if edges.num_rows == 0:
-            return exact.DROPS_SCHEMA.empty_table()
-        a, b = edges.column("a").to_numpy(), edges.column("b").to_numpy()
-        # a pair that collides in several bands arrives from several partitions: verify it once;
-        # two documents of earlier runs are never compared again (neither can be dropped here)
-        ab = np.unique(np.stack([a, b], axis=1), axis=0)
-        ab = ab[(ab[:, 0] >= 0) | (ab[:, 1] >= 0)]
-        if len(ab) == 0:
-            return exact.DROPS_SCHEMA.empty_table()
-        a, b = ab[:, 0], ab[:, 1]
-        # signatures and ids of every document that has a candidate edge, one shard at a time
-        need = np.unique(np.concatenate([a, b]))
-        sig_of = np.zeros((len(need), self.params.num_perm), np.uint32)
-        id_of = np.empty(len(need), object)
+    def _by_lo(self, table, task, context):
+        return near.edges_by_lo(table)
+
+    def _docs(self, context, unit: int, rows: np.ndarray) -> near.DocData:
+        """Signature, id, shingling and (with alignment) unit sequence of some rows of a unit."""
         p = self.params
+        shard = context["shards"][str(unit)]
         align = p.verify == "alignment"
-        units_of = np.empty(len(need), object) if align else None
-        thr_of = np.full(len(need), p.threshold, np.float64)
+        cols = ["minhash", "id", "minhash_chars"]
+        if unit < 0:  # an earlier run's index shard: its document stands for its kept document there
+            cols += ["root_id"] + (["dedup_units"] if align else [])
+        elif align:
+            cols.append("text")
+        t = pq.read_table(shard, columns=cols).take(pa.array(rows))
+        chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)
+        sig = t.column("minhash").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
+        ids = t.column("id").cast(pa.string())
+        if unit < 0:
+            ids = pc.coalesce(t.column("root_id"), ids)
+        units = None
+        if align and unit < 0:
+            units = t.column("dedup_units").combine_chunks()
+        elif align:
+            _, _, units = batch_shingles_and_units(t.column("text"), ~chars, 1, 1, p.align_max_units)
+        return near.DocData(sig=sig, chars=chars, ids=ids.combine_chunks(), units=units)
+
+    def _attach(self, table, context):
+        return near.attach_side(table, "lo", lambda u, rows: self._docs(context, u, rows))
+
+    def _by_hi(self, table, task, context):
+        return near.pairs_by_hi(table)
+
+    def _verify(self, table, context):
+        p = self.params
         thr_chars = p.threshold if p.threshold_unspaced is None else p.threshold_unspaced
-        # with alignment, the unit sequences of the candidates only, from the staged text (most
-        # documents have no candidate: storing sequences for all of them cost more than this)
-        cols = ("minhash", "id", "minhash_chars", *(("text",) if align else ()))
-        for u in np.unique(unit_of(need)):
-            t, refs, sig = self._sigs(shards[int(u)], int(u), np.zeros(0, np.int64), cols)
-            pos = np.searchsorted(refs, need[unit_of(need) == u])
-            dst = np.searchsorted(need, refs[pos])
-            sig_of[dst] = sig[pos]
-            ids = t.column("id")
-            if u < 0:  # an earlier run's document stands for its kept document there
-                ids = pc.coalesce(t.column("root_id"), ids)
-            id_of[dst] = np.array(ids.to_pylist(), dtype=object)[pos]
-            thr_of[dst] = np.where(t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos], thr_chars, p.threshold)
-            if align and u < 0:
-                seqs = t.column("dedup_units").combine_chunks().take(pa.array(pos))
-            elif align:
-                chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)[pos]
-                _, _, seqs = batch_shingles_and_units(t.column("text").take(pa.array(pos)), ~chars, 1, 1,
-                                                      p.align_max_units)
-            if align:
-                # numpy views, 4 B per unit (a Python list would take ~36 B per unit on the driver)
-                offs = seqs.offsets.to_numpy()
-                vals = seqs.flatten().to_numpy()
-                for k, d in enumerate(dst):
-                    units_of[d] = vals[offs[k] - offs[0] : offs[k + 1] - offs[0]]
-        ia, ib = np.searchsorted(need, a), np.searchsorted(need, b)
-        sim = near.estimated_jaccard(sig_of[ia], sig_of[ib])
-        ok = sim >= np.maximum(thr_of[ia], thr_of[ib])  # a mixed pair needs the stricter one
-        if align and ok.any():
-            idx = np.flatnonzero(ok)
-            aligned = near.aligned_similarity([units_of[x] for x in ia[idx]], [units_of[x] for x in ib[idx]])
-            ok[idx] = aligned >= p.align_threshold
-            sim = sim.astype(np.float64)
-            sim[idx] = aligned
-        if not ok.any():
-            return exact.DROPS_SCHEMA.empty_table()
-        nodes, label = near.connected_components(a[ok], b[ok])
-        dup = (nodes != label) & (nodes >= 0)  # an earlier run's document is never dropped
-        refs, kept = nodes[dup], label[dup]
-        kept_ids = id_of[np.searchsorted(need, kept)]
-        # best verified similarity of each dropped document, for the reject detail
-        best = {}
-        for x, y, s in zip(np.concatenate([a[ok], b[ok]]), np.concatenate([b[ok], a[ok]]), np.concatenate([sim[ok], sim[ok]]), strict=True):
-            if s > best.get(x, (0, None))[0]:
-                best[x] = (s, y)
-        what = "aligned similarity" if align else "est. Jaccard"
-        details = [f"near duplicate of {k} ({what} {best[r][0]:.2f} with {id_of[np.searchsorted(need, best[r][1])]})"
-                   for r, k in zip(refs, kept_ids, strict=True)]
-        drops = pa.table({"ref": pa.array(refs), "kept_ref": pa.array(kept), "kept_id": pa.array(list(kept_ids), pa.string()),
-                          "reason": pa.array(["dup_near"] * len(refs), pa.string()), "detail": pa.array(details, pa.string())},
-                         schema=exact.DROPS_SCHEMA).sort_by("ref")
-        return _against_details(drops, shards)
+        return near.verify_pairs(table, lambda u, rows: self._docs(context, u, rows), p.threshold, thr_chars,
+                                 p.align_threshold if p.verify == "alignment" else None)
 
+    def _node_rows_verified(self, table, task, context):
+        return near.node_rows_verified(table)
 
-def _against_details(drops: pa.Table, shards: dict[int, Path]) -> pa.Table:
-    """Drops of this run's documents only; one kept in an earlier run says which run."""
-    refs = drops.column("ref").to_numpy()
-    if (refs < 0).any():
-        drops = drops.filter(pa.array(refs >= 0))
-    kept = drops.column("kept_ref").to_numpy()
-    if not (kept < 0).any():
-        return drops
-    details = drops.column("detail").to_pylist()
-    for i in np.flatnonzero(kept < 0):
-        run = Path(shards[int(unit_of(kept[i : i + 1])[0])]).parents[2]
-        details[i] = f"{details[i]}, from earlier run {run}"
-    return drops.set_column(drops.schema.get_field_index("detail"), "detail", pa.array(details, pa.string()))
+    def _node_rows_star(self, table, task, context):
+        return near.node_rows_star(table)
+
+    def _best_match(self, table, context):
+        return near.best_match(table)
+
+    def _by_root(self, table, task, context):
+        return near.nodes_by_root(table)
+
+    def _near_drops(self, table, context):
+        what = "aligned similarity" if self.params.verify == "alignment" else "est. Jaccard"
+        return near.near_drops(table, what)
 
 
 def _has_spaces(text: str, sample: int = 2000, min_per_100: float = 8.0) -> bool:

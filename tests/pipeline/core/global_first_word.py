@@ -43,6 +43,3 @@ class FirstWordDedup(GlobalStage):
             else:
                 first[w] = (r, i)
         return pa.Table.from_pylist(rows, schema=DROPS_SCHEMA) if rows else DROPS_SCHEMA.empty_table()
-
-    def finalize(self, parts, shards):
-        return pa.concat_tables([DROPS_SCHEMA.empty_table(), *parts]).sort_by("ref")

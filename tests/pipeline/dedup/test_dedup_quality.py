@@ -141,7 +141,7 @@ def test_exact_hash_normalises_case_space_punctuation():
 
 def test_exact_reduce_keeps_smallest_ref():
     t = exact.key_rows(exact_hashes(pa.array(["a b", "A B", "c", "a  b"])), pa.array(["x", "y", "z", "w"]),
-                       np.array([7, 3, 5, 9], np.int64), 4)
+                       np.array([7, 3, 5, 9], np.int64))
     d = exact.reduce_groups(t.drop_columns(["part"]))
     assert sorted(zip(d.column("ref").to_pylist(), d.column("kept_id").to_pylist(), strict=False)) == [(7, "y"), (9, "y")]
 
