@@ -6,19 +6,22 @@ copy with 5% of its units substituted (words; characters for the unspaced script
 scripts (Zipf-distributed pseudo-words, as bench/dedup_ruler.synthetic_source). Each size
 runs in a fresh process, so each driver figure is that run's own peak.
 
-What it shows today: the driver verifies the candidates and computes the components, so its
-peak grows with the number of near-duplicate documents (their signatures and unit sequences);
-the goal of issue 14 (driver < 1 GB and flat from 1M to 5M) needs that phase on the workers.
+The global phases run as rounds on the workers (pipeline/core/rounds.py), so the driver
+holds task lists and per-partition statistics only; goal (issue 14): driver < 1 GB and flat
+from 1M to 5M, cost per document growing <= 10%, reduce workers bounded by the stages'
+`reduce_memory_mb`.
 
     make bench-scale                      (sizes 1M and 5M: long)
-    python -m bench.dedup_scale --sizes 100000 300000 [--json OUT]
+    python -m bench.dedup_scale --sizes 100000 300000 [--json OUT] [--cluster]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -29,6 +32,17 @@ import numpy as np
 from bench.dedup_ruler import SYNTHETIC_ALPHABETS
 
 SCRIPTS = SYNTHETIC_ALPHABETS
+
+
+@contextlib.contextmanager
+def _environ(env: dict):
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
 
 
 def write_corpus(raw: str, n_unique: int, seed: int = 0, per_file: int = 50_000) -> int:
@@ -65,14 +79,15 @@ def write_corpus(raw: str, n_unique: int, seed: int = 0, per_file: int = 50_000)
     return len(rows)
 
 
-def run_one(raw: str, out: str, result: str) -> None:
+def run_one(raw: str, out: str, result: str, address: str | None = None) -> None:
     """One dedup run in this (fresh) process; writes its figures as JSON."""
     from babelmill.pipeline.config import PipelineConfig
     from babelmill.pipeline.runner.run import run_pipeline
 
+    ray_cfg = {"address": address} if address else {"num_cpus": 2}
     cfg = PipelineConfig.model_validate({
         "input": {"paths": [raw], "split_mb": 32}, "output": {"dir": out},
-        "stages": ["dedup_exact", "dedup_near"], "engine": {"name": "ray", "ray": {"num_cpus": 2}}})
+        "stages": ["dedup_exact", "dedup_near"], "engine": {"name": "ray", "ray": ray_cfg}})
     t = time.perf_counter()
     m = run_pipeline(cfg, quiet=True)
     secs = time.perf_counter() - t
@@ -80,6 +95,11 @@ def run_one(raw: str, out: str, result: str) -> None:
         "docs": m["counts"]["docs_in"], "kept": m["counts"]["kept"], "seconds": round(secs, 1),
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "worker_peak_rss_mb": max((v["peak_rss_mb"] for v in m["workers"].values()), default=None),
+        # the reduce tasks of the global rounds (verification, components, ...)
+        "reduce_peak_rss_mb": max((r["peak_rss_mb"] or 0 for v in m.get("global_phases", {}).values()
+                                   for r in v["rounds"]), default=None),
+        "rounds": {k: [(r["round"], r["partitions"], r["rows_in"], r["seconds"], r["peak_rss_mb"]) for r in v["rounds"]]
+                   for k, v in m.get("global_phases", {}).items()},
         "dropped": {k: v["dropped"] for k, v in m["counts"]["by_stage"].items()}}))
 
 
@@ -87,6 +107,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000], help="documents per run")
     ap.add_argument("--json")
+    ap.add_argument("--cluster", action="store_true",
+                    help="run on a 2-node Ray cluster on loopback (head + 1 worker node, 1 CPU each; "
+                         "tests/pipeline/engines/loopback_cluster.py) instead of a local Ray with 2 CPUs")
     args = ap.parse_args()
     spawn = multiprocessing.get_context("spawn")
     results = []
@@ -102,17 +125,27 @@ def main() -> int:
                 raise RuntimeError("corpus generation failed")
             gen = time.perf_counter() - t
             res_file = Path(tmp) / "result.json"
-            p = spawn.Process(target=run_one, args=(str(raw), str(Path(tmp) / "run"), str(res_file)))
-            p.start()
-            p.join()
+            with contextlib.ExitStack() as stack:
+                address = None
+                if args.cluster:
+                    from tests.pipeline.engines.loopback_cluster import loopback_cluster
+
+                    cluster = stack.enter_context(loopback_cluster(workers=1, num_cpus=1))
+                    address = cluster.address
+                    stack.enter_context(_environ(cluster.env))  # the token, for the driver
+                p = spawn.Process(target=run_one, args=(str(raw), str(Path(tmp) / "run"), str(res_file), address))
+                p.start()
+                p.join()
             if p.exitcode != 0:
                 raise RuntimeError(f"dedup run of {size} documents failed (exit {p.exitcode})")
             r = json.loads(res_file.read_text())
             r["generation_seconds"] = round(gen, 1)
+            r["cluster"] = "2-node loopback (1 CPU each)" if args.cluster else "local Ray, 2 CPUs"
             r["seconds_per_100k"] = round(r["seconds"] / r["docs"] * 100_000, 2)
             results.append(r)
             print(f"{r['docs']:>10,} docs: {r['seconds']:>7.1f} s ({r['seconds_per_100k']:.2f} s per 100k), driver peak "
-                  f"{r['driver_peak_rss_mb']:.0f} MB, worker peak {r['worker_peak_rss_mb']} MB, kept {r['kept']:,}",
+                  f"{r['driver_peak_rss_mb']:.0f} MB, worker peak {r['worker_peak_rss_mb']} MB (map/apply), "
+                  f"{r['reduce_peak_rss_mb']} MB (reduce), kept {r['kept']:,} of {size // 2:,} originals",
                   flush=True)
     first, last = results[0], results[-1]
     growth = last["seconds_per_100k"] / first["seconds_per_100k"] - 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from babelmill.pipeline.dedup.refs import ROW_BITS
-from babelmill.pipeline.io.writers import atomic_write_bytes, atomic_write_json
+from babelmill.pipeline.io.writers import atomic_write_json, tmp_name
 
 STATS_KEY = b"babelmill.round_stats"
 SUCCESS = "_SUCCESS"
@@ -60,9 +61,10 @@ def unit_part(refs: np.ndarray) -> np.ndarray:
 
 
 def partitions_for(rows: int, row_bytes: int, memory_mb: int, minimum: int = 1, maximum: int = 4096) -> int:
-    """Partitions such that one reduce holds about `memory_mb` of rows (x3 for the sort and the
-    output it builds), at least `minimum`."""
-    need = math.ceil(3 * rows * row_bytes / (memory_mb * 2**20)) if rows else 1
+    """Partitions such that one reduce task stays near `memory_mb`, at least `minimum`."""
+    # x8: measured on bench/dedup_scale.py, a reduce's peak RSS is ~8x its rows' Arrow size
+    # (the partition's pieces and their concatenation, the sort, the output, the writer)
+    need = math.ceil(8 * rows * row_bytes / (memory_mb * 2**20)) if rows else 1
     return int(min(maximum, max(minimum, need, 1)))
 
 
@@ -103,10 +105,12 @@ class RoundSpec:
         if self.unit_keyed and out.num_rows:
             out = out.sort_by("ref")
         out = out.replace_schema_metadata({**(out.schema.metadata or {}), STATS_KEY: json.dumps(stats).encode()})
-        sink = pa.BufferOutputStream()
-        # intermediate: fast codec, no fsync (a round without its _SUCCESS is redone)
-        pq.write_table(out, sink, compression="lz4", row_group_size=UNIT_ROW_GROUP if self.unit_keyed else None)
-        atomic_write_bytes(Path(self.out_dir) / f"part-{part:05d}.parquet", sink.getvalue().to_pybytes(), fsync=False)
+        # intermediate: fast codec, no fsync (a round without its _SUCCESS is redone); written
+        # under a temp name and renamed, straight to the file (no second copy in memory)
+        path = Path(self.out_dir) / f"part-{part:05d}.parquet"
+        tmp = tmp_name(path)
+        pq.write_table(out, tmp, compression="lz4", row_group_size=UNIT_ROW_GROUP if self.unit_keyed else None)
+        os.replace(tmp, path)
         return stats
 
 
@@ -183,6 +187,20 @@ def read_unit_rows(round_dir: Path | str, unit_index: int, columns: list[str] | 
     return pq.read_table(f, columns=columns, filters=[("ref", ">=", lo), ("ref", "<=", hi)])
 
 
+def read_rows(path: Path | str, rows: np.ndarray, columns: list[str]) -> pa.Table:
+    """Rows `rows` (sorted, unique) of a Parquet file, reading only the row groups that hold
+    them: a reduce that needs a slice of a shard does not read the whole shard."""
+    f = pq.ParquetFile(path)
+    sizes = np.array([f.metadata.row_group(i).num_rows for i in range(f.num_row_groups)], np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    groups = np.unique(np.searchsorted(starts, rows, side="right") - 1)
+    t = f.read_row_groups(groups.tolist(), columns=columns)
+    base = np.concatenate([[0], np.cumsum(sizes[groups])])
+    local = base[np.searchsorted(groups, np.searchsorted(starts, rows, side="right") - 1)]
+    local = local + rows - starts[np.searchsorted(starts, rows, side="right") - 1]
+    return t.take(pa.array(local))
+
+
 def excluded_refs(round_dirs: list[str], unit_index: int) -> np.ndarray:
     """Refs of this unit already dropped by earlier global stages (their unit-keyed drops)."""
     out = [t.column("ref").to_numpy() for d in round_dirs
@@ -190,5 +208,5 @@ def excluded_refs(round_dirs: list[str], unit_index: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-__all__ = ["RoundResult", "RoundSpec", "excluded_refs", "hash_part", "partitions_for", "read_unit_rows",
+__all__ = ["RoundResult", "RoundSpec", "excluded_refs", "hash_part", "partitions_for", "read_rows", "read_unit_rows",
            "run_round", "unit_part"]

@@ -4,10 +4,10 @@ NearDedupStage.run_global chains them). No step runs on the driver:
 1. bands: each signature is cut into `bands` bands of `rows` values; each band is hashed to a
    uint64 bucket key; rows (key, ref) meet by key, and every member of a bucket is linked to
    the bucket's smallest ref (a star, not all pairs: the edge list stays linear in bucket size);
-2. attach: the candidate pairs (lo < hi) are routed by the unit of `lo`; each reduce reads, for
-   the units it holds, the signature, id and unit sequence of those documents from their
-   staged shards (each shard read by one task) and attaches them to the pair;
-3. verify: routed by the unit of `hi`, which is attached the same way; a pair is linked if the
+2. attach: the candidate pairs (lo < hi) are routed by the slice of rows (4,096) of `lo`; each
+   reduce reads the signature, id and unit sequence of those documents from the row groups of
+   their staged shards that hold them, and attaches them to the pair;
+3. verify: routed by the slice of `hi`, which is attached the same way; a pair is linked if the
    signatures agree on at least `threshold` of their values (estimated Jaccard) and, with
    `verify: alignment` (the default), if the two documents' word (character) sequences align
    (`aligned_similarity` >= `align_threshold`), which removes LSH false positives such as
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from babelmill.pipeline.core.rounds import hash_part, unit_part
+from babelmill.pipeline.core.rounds import hash_part
 from babelmill.pipeline.dedup.hashing import splitmix64
 from babelmill.pipeline.dedup.minhash import EMPTY
 from babelmill.pipeline.dedup.refs import ROW_BITS, unit_of
@@ -126,6 +126,17 @@ class DocData:
     units: pa.Array | None  # large_list<uint32>, with verify: alignment
 
 
+#: rows of a shard per slice: a reduce of the attach and verify rounds holds the pairs of some
+#: slices and reads only the row groups of those (rounds.read_rows), so its memory follows the
+#: partition count, not the size of a work unit
+SLICE_BITS = 12
+
+
+def slice_part(refs: np.ndarray) -> np.ndarray:
+    """`part` of pairs routed by one document: a hash of its (unit, slice of rows)."""
+    return hash_part(refs >> np.int64(SLICE_BITS))
+
+
 def edges_by_lo(table: pa.Table) -> pa.Table:
     """Round 2's map: candidate pairs (lo < hi) by the unit of lo; two documents of earlier runs
     are never compared again (neither can be dropped here)."""
@@ -133,7 +144,7 @@ def edges_by_lo(table: pa.Table) -> pa.Table:
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     keep = hi >= 0
     lo, hi = lo[keep], hi[keep]
-    return pa.table({"part": pa.array(unit_part(lo)), "lo": pa.array(lo), "hi": pa.array(hi)})
+    return pa.table({"part": pa.array(slice_part(lo)), "lo": pa.array(lo), "hi": pa.array(hi)})
 
 
 def _attach(table: pa.Table, side: str, docs) -> pa.Table:
@@ -171,7 +182,7 @@ def attach_side(table: pa.Table, side: str, docs) -> pa.Table:
 
 
 def pairs_by_hi(table: pa.Table) -> pa.Table:
-    return table.append_column("part", pa.array(unit_part(table.column("hi").to_numpy())))
+    return table.append_column("part", pa.array(slice_part(table.column("hi").to_numpy())))
 
 
 def _unit_lists(arr: pa.Array) -> list[np.ndarray]:

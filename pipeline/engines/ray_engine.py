@@ -177,13 +177,8 @@ def _token_hint() -> str:
 def _configure_data_context() -> None:
     """Ray Data settings of every dataset we build (the context travels with the dataset)."""
     import ray
-    from ray.data.context import ShuffleStrategy
-
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
-    # the rounds' groupby (shuffle_reduce) as a sort shuffle of plain tasks: Ray 2.60's default
-    # hash shuffle starts aggregator actors for every shuffle, ~8 s a round on a small run
-    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
 
 
 class _RayUnitWorker:
@@ -256,29 +251,42 @@ class RayEngine:
                 ray.get([remote.remote(t) for t in tasks])
 
     def shuffle_reduce(self, spec, tasks: list[dict]) -> None:
-        """One round (pipeline/core/rounds.py): rows from every task, grouped by partition with
-        Ray Data's groupby (a distributed shuffle), reduced per partition on the workers."""
-        import json
-
+        """One round (pipeline/core/rounds.py) as Ray tasks: each map task splits its rows into
+        the round's partitions (one object each, in Ray's object store, spilled to disk when it
+        is full), each reduce task takes its partition of every map output. The driver holds
+        object references, not rows. (Ray Data's groupby was used before: its hash shuffle
+        starts aggregator actors for every shuffle, ~8 s a round, and its sort shuffle sorts
+        every row and ignores the partition count.)"""
         import ray
 
         ensure_ray(self.cfg)
         if not tasks:
             return
-
-        def mapper(batch: pa.Table) -> pa.Table:
-            # an empty table (with its schema) when a task has no rows: Ray needs a table
-            return pa.concat_tables([spec.map(json.loads(t)) for t in batch.column("task").to_pylist()])
-
-        def reducer(group: pa.Table) -> pa.Table:
-            part = int(group.column("part")[0].as_py())
-            n = spec.reduce(part, group)["rows"]
-            return pa.table({"part": [part], "rows": [n]})
-
-        ds = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
-        keys = ds.map_batches(mapper, batch_size=1, batch_format="pyarrow")
-        # as many shuffle partitions as the round routes rows to (Ray's default, 200, costs
-        # seconds of task overhead on a small run and buys nothing: `part` has that many values)
-        done = keys.groupby("part", num_partitions=spec.num_partitions).map_groups(reducer, batch_format="pyarrow")
+        n = spec.num_partitions
+        spec_ref = ray.put(spec)
+        split = ray.remote(num_cpus=1)(_map_split).options(num_returns=n)
+        outs = [split.remote(spec_ref, t) for t in tasks]
+        if n == 1:
+            outs = [[o] for o in outs]
+        reduce = ray.remote(num_cpus=1)(_reduce_part)
         with unwrap_domain_errors():
-            done.materialize()
+            ray.get([reduce.remote(spec_ref, part, *[o[part] for o in outs]) for part in range(n)])
+
+
+def _map_split(spec, task: dict):
+    """A round's map task on a Ray worker: its rows split by partition (empty tables included,
+    so that every partition gets one object from every task)."""
+    from babelmill.pipeline.engines.shuffle import split_by_part
+
+    table = spec.map(task)
+    pieces = dict(split_by_part(table))
+    empty = table.schema.empty_table()
+    out = [pieces.get(p, empty) for p in range(spec.num_partitions)]
+    return out[0] if spec.num_partitions == 1 else out
+
+
+def _reduce_part(spec, part: int, *tables):
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return None
+    return spec.reduce(part, pa.concat_tables(tables, promote_options="permissive"))

@@ -9,9 +9,11 @@ RUN_DIR/
   .lock                  flock'ed by the process using the directory (pid, host, since: a hint)
 
 With global stages (deduplication) the map phase writes to staged/ instead, the global phases
-write dedup/<stage>/ (shuffle partitions, drops.parquet, a _SUCCESS marker) and
-dedup/_inputs.json (the units and config they were computed over), and an apply
-phase turns each staged shard into output/ + rejects/<unit>-dedup.parquet + units/<unit>.json.
+write dedup/<stage>/ (rounds/NN-<name>/ with each round's part files and _SUCCESS, drops/ keyed
+by unit, a _SUCCESS marker with the rounds' statistics), dedup/resolved/ (root ids and cluster
+sizes, keyed by unit) and dedup/_inputs.json (the units and config they were computed over),
+and an apply phase turns each staged shard into output/ + rejects/<unit>-dedup.parquet +
+units/<unit>.json.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from pydantic import Field
 from babelmill.languages import load_registry
 from babelmill.pipeline.core.components import connected_components
 from babelmill.pipeline.core.global_stage import GlobalStage, cluster_sizes
+from babelmill.pipeline.core.rounds import read_rows
 from babelmill.pipeline.core.stage import StageParams, register_stage
 from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import batch_shingles_and_units, exact_hashes
@@ -236,7 +237,7 @@ class NearDedupStage(GlobalStage):
             cols += ["root_id"] + (["dedup_units"] if align else [])
         elif align:
             cols.append("text")
-        t = pq.read_table(shard, columns=cols).take(pa.array(rows))
+        t = read_rows(shard, rows, cols)
         chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)
         sig = t.column("minhash").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
         ids = t.column("id").cast(pa.string())
