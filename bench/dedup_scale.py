@@ -12,7 +12,8 @@ from 1M to 5M, cost per document growing <= 10%, reduce workers bounded by the s
 `reduce_memory_mb`.
 
     make bench-scale                      (sizes 1M and 5M: long)
-    python -m bench.dedup_scale --sizes 100000 300000 [--json OUT] [--cluster]
+    python -m bench.dedup_scale --sizes 100000 300000 [--json OUT] [--cluster] [--memory-mb 256]
+                                [--corpus-dir DIR: keep and reuse the generated corpora]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +81,7 @@ def write_corpus(raw: str, n_unique: int, seed: int = 0, per_file: int = 50_000)
     return len(rows)
 
 
-def run_one(raw: str, out: str, result: str, address: str | None = None) -> None:
+def run_one(raw: str, out: str, result: str, address: str | None = None, memory_mb: int = 512) -> None:
     """One dedup run in this (fresh) process; writes its figures as JSON."""
     from babelmill.pipeline.config import PipelineConfig
     from babelmill.pipeline.runner.run import run_pipeline
@@ -87,7 +89,8 @@ def run_one(raw: str, out: str, result: str, address: str | None = None) -> None
     ray_cfg = {"address": address} if address else {"num_cpus": 2}
     cfg = PipelineConfig.model_validate({
         "input": {"paths": [raw], "split_mb": 32}, "output": {"dir": out},
-        "stages": ["dedup_exact", "dedup_near"], "engine": {"name": "ray", "ray": ray_cfg}})
+        "stages": [{"name": st, "params": {"reduce_memory_mb": memory_mb}} for st in ("dedup_exact", "dedup_near")],
+        "engine": {"name": "ray", "ray": ray_cfg}})
     t = time.perf_counter()
     m = run_pipeline(cfg, quiet=True)
     secs = time.perf_counter() - t
@@ -107,6 +110,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000], help="documents per run")
     ap.add_argument("--json")
+    ap.add_argument("--memory-mb", type=int, default=512, help="the dedup stages' reduce_memory_mb")
+    ap.add_argument("--corpus-dir", help="keep the generated corpora here (corpus-<size>/) and reuse them")
     ap.add_argument("--cluster", action="store_true",
                     help="run on a 2-node Ray cluster on loopback (head + 1 worker node, 1 CPU each; "
                          "tests/pipeline/engines/loopback_cluster.py) instead of a local Ray with 2 CPUs")
@@ -115,14 +120,17 @@ def main() -> int:
     results = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw"
-            raw.mkdir()
+            raw = Path(args.corpus_dir) / f"corpus-{size}" if args.corpus_dir else Path(tmp) / "raw"
             t = time.perf_counter()
-            p = spawn.Process(target=write_corpus, args=(str(raw), size // 2))
-            p.start()
-            p.join()
-            if p.exitcode != 0:
-                raise RuntimeError("corpus generation failed")
+            if not (raw / "_COMPLETE").exists():
+                shutil.rmtree(raw, ignore_errors=True)
+                raw.mkdir(parents=True)
+                p = spawn.Process(target=write_corpus, args=(str(raw), size // 2))
+                p.start()
+                p.join()
+                if p.exitcode != 0:
+                    raise RuntimeError("corpus generation failed")
+                (raw / "_COMPLETE").write_text("")  # bookkeeping: the readers skip _ files
             gen = time.perf_counter() - t
             res_file = Path(tmp) / "result.json"
             with contextlib.ExitStack() as stack:
@@ -133,7 +141,8 @@ def main() -> int:
                     cluster = stack.enter_context(loopback_cluster(workers=1, num_cpus=1))
                     address = cluster.address
                     stack.enter_context(_environ(cluster.env))  # the token, for the driver
-                p = spawn.Process(target=run_one, args=(str(raw), str(Path(tmp) / "run"), str(res_file), address))
+                p = spawn.Process(target=run_one, args=(str(raw), str(Path(tmp) / "run"), str(res_file), address,
+                                                        args.memory_mb))
                 p.start()
                 p.join()
             if p.exitcode != 0:
@@ -141,6 +150,7 @@ def main() -> int:
             r = json.loads(res_file.read_text())
             r["generation_seconds"] = round(gen, 1)
             r["cluster"] = "2-node loopback (1 CPU each)" if args.cluster else "local Ray, 2 CPUs"
+            r["reduce_memory_mb"] = args.memory_mb
             r["seconds_per_100k"] = round(r["seconds"] / r["docs"] * 100_000, 2)
             results.append(r)
             print(f"{r['docs']:>10,} docs: {r['seconds']:>7.1f} s ({r['seconds_per_100k']:.2f} s per 100k), driver peak "

@@ -149,13 +149,14 @@ class GlobalRounds:
 
     def run(self, name: str, tasks: list[dict], reduce_name: str, rows: int, row_bytes: int,
             unit_keyed: bool = False, context: dict | None = None, directory: Path | None = None,
-            owner=None) -> RoundResult:
+            owner=None, data_bytes: int | None = None) -> RoundResult:
         """One round: `tasks` mapped by the owner's (default: the stage's) methods, reduced by
-        its `reduce_name`; `rows` x `row_bytes` (an estimate from the inputs' row counts) sizes
-        the partitions. No input rows: nothing runs."""
+        its `reduce_name`; the partitions are sized from `data_bytes` (the rows a reduce will
+        hold, measured: an earlier round's `bytes`) or else `rows` x `row_bytes` (an estimate).
+        No input rows: nothing runs."""
         self._n += 1
         d = directory or self.root / "rounds" / f"{self._n:02d}-{name}"
-        parts = self.partitions(rows, row_bytes)
+        parts = self.partitions(1 if data_bytes else rows, data_bytes or row_bytes)
         ctx = {"against": self.against, "shards": {str(k): str(v) for k, v in self.shards.items()}, **(context or {})}
         res = run_round(self.eng, owner or self.stage, d, reduce_name, tasks if rows else [], parts, unit_keyed, ctx,
                         self.log)

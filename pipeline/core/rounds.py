@@ -3,8 +3,8 @@
 A round is one map -> shuffle -> reduce through the engine (in-process, Ray Data's groupby,
 Beam's GroupByKey; engines only move rows):
 
-- map: each task (a staged shard of the run, an index shard of an earlier run, or one part file
-  of an earlier round) becomes a table with an int32 `part` column. `part` is a non-negative
+- map: each task (a staged shard of the run, an index shard of an earlier run, or some part
+  files of an earlier round) becomes a table with an int32 `part` column. `part` is a non-negative
   hash of the grouping key, not a partition number: the round routes a row to partition
   `part % num_partitions`, so rows with the same key meet for any partition count, and the
   count can follow the data (see `partitions_for`);
@@ -44,6 +44,8 @@ STATS_KEY = b"babelmill.round_stats"
 SUCCESS = "_SUCCESS"
 #: rows per row group of unit-keyed outputs: an apply task reads only the groups of its unit
 UNIT_ROW_GROUP = 65_536
+#: map tasks of a round over an earlier round's part files (see RoundResult.tasks)
+MAX_MAP_TASKS = 64
 
 
 def hash_part(keys: np.ndarray) -> np.ndarray:
@@ -82,8 +84,9 @@ class RoundSpec:
 
     def map(self, task: dict) -> pa.Table:
         owner = self.owner
-        if "file" in task:
-            t = getattr(owner, task["map"])(pq.read_table(task["file"]), task, self.context)
+        if "files" in task:
+            rows = pa.concat_tables([pq.read_table(f) for f in task["files"]], promote_options="permissive")
+            t = getattr(owner, task["map"])(rows, task, self.context)
         elif task.get("index"):  # a shard of an earlier run's dedup index (dedup.against)
             t = owner.index_key_rows(Path(task["shard"]), task["unit_index"])
         else:
@@ -101,7 +104,7 @@ class RoundSpec:
         if isinstance(out, tuple):
             out, stats = out
         stats = {**{k: int(v) for k, v in stats.items()}, "rows": out.num_rows, "rows_in": table.num_rows,
-                 "peak_rss_mb": peak_rss_mb()}
+                 "bytes": out.nbytes, "peak_rss_mb": peak_rss_mb()}
         if self.unit_keyed and out.num_rows:
             out = out.sort_by("ref")
         out = out.replace_schema_metadata({**(out.schema.metadata or {}), STATS_KEY: json.dumps(stats).encode()})
@@ -127,9 +130,18 @@ class RoundResult:
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet"))
 
-    def tasks(self, map_name: str, **extra) -> list[dict]:
-        """Map tasks over this round's part files (for the next round)."""
-        return [{"file": str(f), "map": map_name, **extra} for f in self.files()]
+    @property
+    def bytes(self) -> int:
+        """Arrow size of the round's output rows (what the next round reads)."""
+        return int(self.stats.get("bytes", 0))
+
+    def tasks(self, map_name: str, max_tasks: int = MAX_MAP_TASKS) -> list[dict]:
+        """Map tasks over this round's part files (for the next round), at most `max_tasks`:
+        every map task writes a piece for every partition, so their product is what a round's
+        shuffle handles (and, on Ray, the files its reduce tasks open)."""
+        files = [str(f) for f in self.files()]
+        groups = np.array_split(np.arange(len(files)), min(len(files), max_tasks)) if files else []
+        return [{"files": [files[i] for i in g], "map": map_name} for g in groups]
 
 
 def read_success(round_dir: Path) -> dict | None:

@@ -189,6 +189,8 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
         d = layout.dedup_dir(st.name)
         success = d / "_SUCCESS"  # over these inputs: _check_global_inputs refused any other
         drops_dir = d / "drops"
+        if success.exists() and read_success(drops_dir) is None:
+            success.unlink()  # a run directory from before rounds (drops.parquet): recomputed
         if not success.exists():
             t0 = time.time()
             st.ensure_setup()
@@ -204,7 +206,7 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
         report[st.name] = json.loads(success.read_text())
         previous.append(str(drops_dir))
     resolved_success = layout.root / "dedup" / "resolved" / "_SUCCESS"
-    if resolved_success.exists():
+    if resolved_success.exists() and (layout.root / "dedup" / "_resolve.json").exists():
         history = json.loads((layout.root / "dedup" / "_resolve.json").read_text())
     else:
         _, history = resolve(eng, layout.root / "dedup", drops, log)

@@ -215,7 +215,9 @@ class NearDedupStage(GlobalStage):
         doc_bytes = 4 * p.num_perm + 64 + (2048 if p.verify == "alignment" else 0)
         bands = rounds.run("bands", rounds.shard_tasks(), "_bucket_edges", rows=rounds.docs * p.bands, row_bytes=24)
         attach = rounds.run("attach", bands.tasks("_by_lo"), "_attach", rows=bands.rows, row_bytes=doc_bytes)
-        verified = rounds.run("verify", attach.tasks("_by_hi"), "_verify", rows=attach.rows, row_bytes=2 * doc_bytes)
+        # the pairs with both documents attached: twice what the attach round wrote
+        verified = rounds.run("verify", attach.tasks("_by_hi"), "_verify", rows=attach.rows, row_bytes=2 * doc_bytes,
+                              data_bytes=2 * attach.bytes)
         stars = connected_components(rounds, verified)
         nodes = rounds.run("best-match", verified.tasks("_node_rows_verified") + stars.tasks("_node_rows_star"),
                            "_best_match", rows=2 * verified.rows + stars.rows, row_bytes=120)
