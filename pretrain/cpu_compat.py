@@ -138,6 +138,47 @@ def _fp32_optimizer_init(self, optimizer, config, init_state_fn):
     self.is_stub_optimizer = optimizer is None
 
 
+#: what apply() replaces: (module, attribute path); each must exist in the installed megatron-core
+PATCHED = (("megatron.core.optimizer.optimizer", "get_grad_norm_fp32"),
+           ("megatron.core.optimizer.optimizer", "clip_grad_by_total_norm_fp32"),
+           ("megatron.core.optimizer.optimizer", "FP32Optimizer.__init__"))
+#: the megatron-core series these shims were written and tested against (requirements pin 0.16.x)
+MEGATRON_SERIES = "0.16."
+
+
+def check_megatron() -> None:
+    """Fail loudly, before anything is patched, when the installed megatron-core lacks an
+    attribute the shims replace or a module they proxy no longer has a module-level `torch`
+    (a new megatron-core release moved it): silently patching nothing would let CUDA-only code
+    run and fail later with an unrelated error."""
+    import megatron.core
+
+    version = getattr(megatron.core, "__version__", "?")
+    missing = []
+    for module, path in PATCHED:
+        obj = importlib.import_module(module)
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                missing.append(f"{module}.{path}")
+                break
+    for name in _CUDA_LITERAL_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - optional megatron module (see apply)
+            continue
+        if not hasattr(mod, "torch"):
+            missing.append(f"{name}.torch")
+    if missing:
+        raise RuntimeError(
+            f"pretrain/cpu_compat.py: megatron-core {version} lacks what the CPU shims replace: "
+            f"{', '.join(missing)}; they were written for megatron-core {MEGATRON_SERIES}x (requirements.txt): "
+            "install that version, or update the shims")
+    if not str(version).startswith(MEGATRON_SERIES):
+        log.warning("cpu_compat: megatron-core %s, shims written for %sx: check the CPU path", version,
+                    MEGATRON_SERIES)
+
+
 def apply() -> bool:
     """Install the CPU shims if CUDA is unavailable. Returns True when the shims are active."""
     global _applied
@@ -146,6 +187,7 @@ def apply() -> bool:
     if _applied:
         return True
     quiet_megatron_warnings()
+    check_megatron()
     torch.cuda.current_device = lambda: torch.device("cpu")
     torch.cuda.synchronize = lambda *a, **k: None
     proxy = _CpuTorch()

@@ -122,14 +122,12 @@ def _reduce_loss(losses: list[dict]) -> float:
 class Trainer:
     """Holds the built model/optimizer/data for one run; `run()` trains to train_iters."""
 
-    def __init__(self, cfg: PretrainConfig, data_dir: str, save_dir: str, train_iters: int | None = None,
-                 exit_after: int | None = None, progress: bool | None = None, report=print,
-                 tokenizer_json: str | None = None, restart: bool = False):
-        self.cfg = cfg
+    def __init__(self, cfg: PretrainConfig, data_dir: str, save_dir: str, exit_after: int | None = None,
+                 progress: bool | None = None, report=print, tokenizer_json: str | None = None,
+                 restart: bool = False):
+        self.cfg = cfg  # schedule overrides (--train-iters) are applied to the config by train()
         self.data_dir = str(data_dir)
         self.save_dir = Path(save_dir)
-        if train_iters is not None:
-            cfg.train.train_iters = train_iters
         self.exit_after = exit_after
         self.progress = progress
         self.report = report
@@ -430,7 +428,7 @@ def train(config: str | PretrainConfig, data_dir: str, save_dir: str, train_iter
         cfg = config_with_overrides(config, overrides)
     else:
         cfg = load_config(config, overrides)
-    trainer = Trainer(cfg, data_dir, save_dir, None, exit_after, progress, report, restart=restart)
+    trainer = Trainer(cfg, data_dir, save_dir, exit_after, progress, report, restart=restart)
     try:
         trainer.setup()
         return trainer.run()
