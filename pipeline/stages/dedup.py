@@ -40,7 +40,7 @@ MEMORY_DOC = "rows one reduce task holds, in MB: a round's partitions are sized 
 
 
 class ExactParams(StageParams):
-    num_parts: int = Field(4, description=NUM_PARTS_DOC)
+    num_parts: int = Field(1, description=NUM_PARTS_DOC)
     reduce_memory_mb: int = Field(512, description=MEMORY_DOC)
 
 
@@ -113,7 +113,7 @@ class NearParams(StageParams):
     word_ngram: int = Field(2, description="shingle size in words (space-delimited languages)")
     char_ngram: int = Field(3, description="shingle size in characters (unspaced scripts)")
     seed: int = Field(1, description="hash seed")
-    num_parts: int = Field(4, description=NUM_PARTS_DOC)
+    num_parts: int = Field(1, description=NUM_PARTS_DOC)
     reduce_memory_mb: int = Field(512, description=MEMORY_DOC)
     registry: str | None = Field(None, description="language registry YAML (default: the run's)")
 

@@ -153,7 +153,7 @@ def _rewind(run, k):
         f.unlink()
     (dirs[k] / "_SUCCESS").unlink()
     stage_of = {st: run / "dedup" / st for st in ("dedup_exact", "dedup_near")}
-    for st, d in stage_of.items():
+    for d in stage_of.values():
         if not (d / "drops" / "_SUCCESS").exists():
             (d / "_SUCCESS").unlink(missing_ok=True)
     (run / "dedup" / "_resolve.json").unlink(missing_ok=True)
