@@ -17,8 +17,9 @@ def cmd_run(args) -> int:
     from babelmill.pipeline.config import load_config
     from babelmill.pipeline.runner.run import run_pipeline
     from babelmill.pipeline.runner.summary import print_summary
+    from babelmill.yamlconf import parse_set
 
-    overrides = {}
+    overrides = parse_set(args.set)
     if args.output:
         overrides["output.dir"] = args.output
     if args.strict:
@@ -133,6 +134,8 @@ def _add_io(p: argparse.ArgumentParser, out_help: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from babelmill.yamlconf import add_set_argument
+
     ap = argparse.ArgumentParser(prog="babelmill", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="override output.dir")
     p.add_argument("--strict", action="store_true", help="fail on the first bad input record")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in the output dir")
+    add_set_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("langid", help="identify the language of each document")
@@ -216,21 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from babelmill.pipeline.balance.run import BalanceStateError
-    from babelmill.pipeline.config import ConfigError
-    from babelmill.pipeline.core.stage import StageError
-    from babelmill.pipeline.io.readers import InputError
-    from babelmill.pipeline.runner.run import OutputDirError, RunStateError
+    from babelmill.errors import BabelmillError
 
-    # Errors that mean "fix your input, config or output directory": one line and exit code 2.
-    # FileNotFoundError: a missing input or run directory (the message names the path). Every
-    # other exception is a bug and keeps its traceback.
-    user_errors = (ConfigError, InputError, StageError, RunStateError, BalanceStateError, OutputDirError,
-                   FileNotFoundError)
+    # The one place where errors that mean "fix your input, config, run directory or
+    # checkpoint" (babelmill.errors.BabelmillError) become one line and exit code 2, for every
+    # subcommand. FileNotFoundError: a missing input or run directory (the message names the
+    # path). Every other exception is a bug and keeps its traceback.
     try:
         return args.func(args)
-    except user_errors as e:
-        print(f"babelmill: error: {e}", file=sys.stderr)
+    except (BabelmillError, FileNotFoundError) as e:
+        print("babelmill: error: " + "; ".join(line.strip() for line in str(e).splitlines() if line.strip()),
+              file=sys.stderr)
         return 2
 
 

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from babelmill.errors import BabelmillError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(BabelmillError, ValueError):
     """A configuration file is missing, unparsable or does not match its schema."""
 
 
@@ -84,3 +86,55 @@ def load_model(model: type[M], path: str | Path, data: Any = None, root: yaml.No
         return model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, path, root)) from None
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any] | None) -> dict:
+    """Set dotted keys (`train.lr`, `stages.0.params.drop`) in a config's raw mapping, in place,
+    before validation, so that an override is checked like the file's own value. A list index
+    must exist; a missing mapping level is created."""
+    for key, value in (overrides or {}).items():
+        node: Any = data
+        *parents, leaf = key.split(".")
+        for i, part in enumerate(parents):
+            if isinstance(node, list):
+                node = node[_index(node, part, key, parents[: i + 1])]
+                continue
+            nxt = node.setdefault(part, {})
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict | list):
+                raise ConfigError(f"--set {key}: {'.'.join(parents[: i + 1])} is a value, not a mapping")
+            node = nxt
+        if isinstance(node, list):
+            node[_index(node, leaf, key, [*parents, leaf])] = value
+        else:
+            node[leaf] = value
+    return data
+
+
+def _index(node: list, part: str, key: str, upto: list[str]) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"--set {key}: {'.'.join(upto)}: no such list item (the list has {len(node)})")
+    return int(part)
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """`--set key=value` arguments as a dict of dotted keys; values are read as YAML scalars
+    (`3` an int, `true` a bool, `[a, b]` a list, `null` None), like the file's own values."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set output.dir=runs/x")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(e, 'problem', e)})") from None
+    return out
+
+
+def add_set_argument(p) -> None:
+    """The `--set KEY=VALUE` option of every command that reads a YAML config."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set",
+                   help="override a config key (dotted, e.g. engine.name=local or stages.0.params.drop=false); "
+                        "repeatable; the value is read as YAML")

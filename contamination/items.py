@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from babelmill.errors import BabelmillError
 
-class BenchmarkError(ValueError):
+
+class BenchmarkError(BabelmillError, ValueError):
     """A benchmark file is malformed; the message names the file, the item and (if known) the line."""
 
 

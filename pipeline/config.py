@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from babelmill.pipeline.balance.config import BalanceConfig
-from babelmill.yamlconf import ConfigError, format_validation_error, load_model, read_yaml
+from babelmill.yamlconf import ConfigError, apply_overrides, format_validation_error, load_model, read_yaml
 
 
 class _Strict(BaseModel):
@@ -156,12 +156,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     data, root = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a pipeline config must be a mapping")
-    for key, value in (overrides or {}).items():
-        node = data
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
+    apply_overrides(data, overrides)
     cfg = load_model(PipelineConfig, path, data, root)
     base = Path(path).resolve().parent
     # Relative input/registry paths are relative to the working directory, like any CLI;

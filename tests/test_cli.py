@@ -235,3 +235,32 @@ def test_calibrate_options_show_in_help_and_parse(capsys, corpus, tmp_path):
     assert "--quantile" in out and "--sample" in out
     assert main(["calibrate", "--input", str(corpus), "--output", str(tmp_path / "q.yaml"), "--sample", "0"]) == 2
     assert "--sample must be > 0" in capsys.readouterr().err
+
+
+def test_run_set_overrides_config_keys(tmp_path, corpus, capsys):
+    """`--set KEY=VALUE` (values read as YAML) reaches the validated config: here the engine, the
+    output and a stage parameter through a list index."""
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(tmp_path / "unused")},
+                          "engine": {"name": "ray"}, "stages": [{"name": "langid", "params": {"drop": True}}]})
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--set", "engine.name=local", "--set", f"output.dir={out}",
+                 "--set", "stages.0.params.drop=false"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["engine"] == "local"
+    langid = manifest["counts"]["by_stage"]["langid"]
+    assert langid["dropped"] == 0 and langid["out"] == langid["in"] > 0  # drop: false took effect
+    assert not (tmp_path / "unused").exists()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("item, message", [
+    ("engine.name", "expected KEY=VALUE"),
+    ("stages.3.params.drop=false", "stages.3: no such list item"),
+    ("engine.name=spark", "engine.name"),
+    ("output.dir.x=1", "output.dir is a value"),
+])
+def test_run_bad_set_is_one_line(tmp_path, corpus, capsys, item, message):
+    cfg = _cfg(tmp_path, {"input": {"paths": [str(corpus)]}, "output": {"dir": str(tmp_path / "o")},
+                          "engine": {"name": "local"}, "stages": ["langid"]})
+    assert main(["run", str(cfg), "--set", item]) == 2
+    assert message in _one_line_error(capsys)

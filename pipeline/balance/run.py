@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from babelmill.errors import BabelmillError
 from babelmill.pipeline.balance.config import BalanceConfig
 from babelmill.pipeline.balance.counting import char_counts, count_tokens, counter_description
 from babelmill.pipeline.balance.plan import make_plan, plan_to_json
@@ -38,7 +39,7 @@ BALANCE_FILE = "balance.json"
 log = logging.getLogger("babelmill.balance")
 
 
-class BalanceStateError(RuntimeError):
+class BalanceStateError(BabelmillError, RuntimeError):
     """The balance directory holds results of a different balance config or curation run."""
 
 

@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from babelmill.errors import BabelmillError
 from babelmill.pipeline.core.schema import DROP_DETAIL, DROP_REASON
 
 
-class StageError(ValueError):
+class StageError(BabelmillError, ValueError):
     """A stage was misconfigured or fed a batch that lacks a required column."""
 
 

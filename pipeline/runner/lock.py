@@ -27,10 +27,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from babelmill.errors import BabelmillError
+
 LOCK_NAME = ".lock"
 
 
-class RunStateError(RuntimeError):
+class RunStateError(BabelmillError, RuntimeError):
     """The run directory holds results that cannot be combined with this run, or is in use."""
 
 
@@ -38,7 +40,7 @@ class RunDirInUseError(RunStateError):
     """Another process holds the run directory's lock."""
 
 
-class OutputDirError(OSError):
+class OutputDirError(BabelmillError, OSError):
     """The output (run) directory cannot be used: it is a file, cannot be created, or is not
     writable. An OSError, so callers that handle I/O errors keep working; the CLI reports it
     as one line."""

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from babelmill.errors import BabelmillError
+
 FORMATS = ("jsonl", "parquet", "warc", "text")
 #: What to do with a symlink (file or directory) inside an input folder that resolves outside
 #: it: "refuse" (skip it, reported; an error when strict), "warn" (read it, with a warning),
@@ -110,7 +112,7 @@ class WorkUnit:
         return h.hexdigest()[:24]
 
 
-class InputError(ValueError):
+class InputError(BabelmillError, ValueError):
     """Bad input (strict mode, or an input that cannot be read at all).
 
     str(e) == "<path>:<line>: <reason>: <detail>"; a byte offset or row index is written
