@@ -67,7 +67,7 @@ def cmd_dedup(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from babelmill.pipeline.calibrate import run
+    from babelmill.pipeline.stages.quality.calibrate import run
 
     return run(args)
 
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus")
-    from babelmill.pipeline.calibrate import add_arguments as calibrate_arguments
+    from babelmill.pipeline.stages.quality.calibrate import add_arguments as calibrate_arguments
 
     calibrate_arguments(p)
     p.set_defaults(func=cmd_calibrate)

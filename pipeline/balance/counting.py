@@ -16,8 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from babelmill.text import WORD_CHARS, WORD_RE
+
 # RE2 (Arrow's regex engine) has ASCII-only \w and \s: spell the Unicode classes out.
-SPACED_PROXY = r"[\pL\pM\pN_]+|[^\pL\pM\pN_\s\pZ]"
+SPACED_PROXY = rf"{WORD_RE}|[^{WORD_CHARS}\s\pZ]"  # a word of babelmill.text, or one other symbol
 UNSPACED_PROXY = r"[^\s\pZ\pM]"  # base characters (combining marks ride along)
 
 

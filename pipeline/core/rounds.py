@@ -50,7 +50,7 @@ MAX_MAP_TASKS = 64
 
 def hash_part(keys: np.ndarray) -> np.ndarray:
     """A non-negative int32 hash of int64 keys (refs, node ids), for the `part` column."""
-    from babelmill.pipeline.dedup.hashing import splitmix64
+    from babelmill.text import splitmix64
 
     with np.errstate(over="ignore"):
         h = splitmix64(keys.astype(np.int64).view(np.uint64))

@@ -1,9 +1,10 @@
 """Document and shingle hashing, vectorised.
 
-Exact dedup hashes a normalised text (NFKC, lower case, whitespace and punctuation folded)
-with xxh3-128. Near dedup hashes shingles: word n-grams for space-delimited scripts,
+Exact dedup hashes a normalised text (NFKC, lower case, whitespace and punctuation folded:
+babelmill.text.normalize_for_dedup) with xxh3-128. Near dedup hashes shingles: word n-grams for space-delimited scripts,
 character n-grams for unspaced ones (zh, ja, th, lo, km, my: the registry decides), in one
-compiled pass over the batch's code points (no per-shingle Python loop).
+compiled pass over the batch's code points (no per-shingle Python loop). Words and characters
+are babelmill.text's (`word_char_table`), the mixer its `mix64`.
 """
 
 from __future__ import annotations
@@ -16,48 +17,17 @@ import pyarrow.compute as pc
 import xxhash
 from numba import njit
 
-from babelmill.scripts import category_table
-
-_FOLD = r"[\s\p{P}\p{S}]+"
-_MIX2 = np.uint64(0xBF58476D1CE4E5B9)
-
-
-def normalized_texts(texts: pa.Array) -> pa.Array:
-    """NFKC, lower case, runs of whitespace/punctuation/symbols -> one space (Arrow kernels)."""
-    t = pc.utf8_normalize(texts, "NFKC")
-    t = pc.utf8_lower(t)
-    t = pc.replace_substring_regex(t, _FOLD, " ")
-    return pc.utf8_trim_whitespace(t)
+from babelmill.text import mix64, normalize_for_dedup, word_char_table
 
 
 def exact_hashes(texts: pa.Array) -> pa.Array:
-    """128-bit xxh3 of each normalised text, as 16-byte binary."""
-    norm = normalized_texts(texts).to_pylist()
+    """128-bit xxh3 of each normalised text (babelmill.text.normalize_for_dedup), as 16-byte binary."""
+    norm = normalize_for_dedup(texts).to_pylist()
     return pa.array([xxhash.xxh3_128_digest(t.encode("utf-8")) for t in norm], pa.binary(16))
 
 
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """A good 64-bit mixer (vectorised); numpy uint64 arithmetic wraps as intended."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _MIX2
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
-@lru_cache(maxsize=1)
-def word_char_table() -> np.ndarray:
-    """code point -> True for word characters (letters, marks, numbers, '_'): what separates
-    words in space-delimited scripts and what counts as a character in unspaced ones."""
-    t = category_table() > 0
-    t[ord("_")] = True
-    return t
-
-
-@njit(cache=True, inline="always")
-def _smix(x):  # pragma: no cover - compiled; same function as splitmix64
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+# babelmill.text.mix64 compiled for the kernel below (the same function as babelmill.text.splitmix64)
+_smix = njit(inline="always")(mix64)
 
 
 @lru_cache(maxsize=1)

@@ -35,7 +35,7 @@ from babelmill.yamlconf import ConfigError
 INDEX_DIR = "index"
 INDEX_FILE = "index.json"
 INDEX_VERSION = 1
-#: version of the exact-dedup text normalisation (hashing.normalized_texts); bump on change
+#: version of the exact-dedup text normalisation (babelmill.text.normalize_for_dedup); bump on change
 NORMALISER_VERSION = 1
 # negative unit numbers for index shards: earlier run r, shard k -> BASE + r * RUN_STRIDE + k
 _BASE = -(1 << 30)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from babelmill.text import mix64_lite
+
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -76,6 +78,10 @@ def oph_signatures(flat: np.ndarray, counts: np.ndarray, num_perm: int, seed: in
     return _oph_kernel(np.ascontiguousarray(flat, np.uint64), np.asarray(counts, np.int64), num_perm, np.uint64(seed))
 
 
+# babelmill.text.mix64_lite compiled for the kernel below
+_mix_lite = njit(inline="always")(mix64_lite)
+
+
 @njit(cache=True)
 def _oph_kernel(flat, counts, p, seed):  # pragma: no cover - compiled
     n = len(counts)
@@ -85,9 +91,7 @@ def _oph_kernel(flat, counts, p, seed):  # pragma: no cover - compiled
     for d in range(n):
         row = out[d]
         for i in range(pos, pos + counts[d]):
-            h = flat[i] ^ salt
-            h = (h ^ (h >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
-            h = h ^ (h >> np.uint64(29))
+            h = _mix_lite(flat[i] ^ salt)
             b = ((h >> np.uint64(32)) * np.uint64(p)) >> np.uint64(32)  # fast range reduction
             v = h & np.uint64(0xFFFFFFFF)
             if v > np.uint64(0xFFFFFFFE):

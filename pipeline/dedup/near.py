@@ -29,9 +29,9 @@ import numpy as np
 import pyarrow as pa
 
 from babelmill.pipeline.core.rounds import hash_part
-from babelmill.pipeline.dedup.hashing import splitmix64
 from babelmill.pipeline.dedup.minhash import EMPTY
 from babelmill.pipeline.dedup.refs import ROW_BITS, unit_of
+from babelmill.text import splitmix64
 
 EDGES_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
 

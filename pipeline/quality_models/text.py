@@ -39,6 +39,8 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from babelmill.text import WORD_CHARS
+
 NormalizeMode = Literal["ccnet", "ccnet_keep_accents", "none"]
 LmTokens = Literal["sentencepiece", "words", "chars"]
 FasttextPreprocess = Literal["babelmill", "plain"]
@@ -135,7 +137,7 @@ def fasttext_lines(texts: pa.Array | list[str], spaced: bool, preprocess: Fastte
     if preprocess == "babelmill":
         arr = pc.utf8_lower(arr)
         if spaced:  # punctuation and symbols become tokens of their own ("end." -> "end .")
-            arr = pc.replace_substring_regex(arr, r"([^\pL\pM\pN_\s])", r" \1 ")
+            arr = pc.replace_substring_regex(arr, rf"([^{WORD_CHARS}\s])", r" \1 ")
         else:  # every character a token (fastText splits on whitespace runs, so spaces are free)
             return [" ".join(s.replace("\n", " ")) + "\n" for s in arr.to_pylist()]
     # a newline would end fastText's line: the rest of the document would be ignored

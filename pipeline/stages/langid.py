@@ -11,6 +11,7 @@ more accurate than raw top-1 on the target languages.
    ә ғ қ ұ, Turkmen ä ň ý ž, ...) and the mean log word frequency of the document's words under
    each member's wordfreq list (Malay vs Indonesian differ mostly in vocabulary, which is what
    word-frequency lists capture and a character n-gram model trained on little Malay does not).
+   Words are babelmill.text's (`words`: letters, marks, digits; a word keeps its vowel signs).
 
 `lang_score` is the fastText probability of the chosen language, or, when a group was
 resolved, the probability mass of the whole group (fastText is confident that the text is
@@ -24,8 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
-from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -35,11 +34,11 @@ from pydantic import Field
 from babelmill.languages import LanguageRegistry, load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage, with_drops
 from babelmill.scripts import SCRIPT_ID, dominant_from_counts, script_counts
+from babelmill.text import log_frequencies, wordfreq_languages, words
 
 log = logging.getLogger("babelmill.langid")
 
 TOP_LANGS_TYPE = pa.list_(pa.struct([("lang", pa.string()), ("score", pa.float32())]))
-_WORD = re.compile(r"\w+")
 MARKER_BONUS = 3.0
 WORDFREQ_WEIGHT = 16.0
 WORDFREQ_FLOOR = -8.0
@@ -55,27 +54,12 @@ def default_model_path() -> str:
     return path
 
 
-@lru_cache(maxsize=64)
-def _log_freq(lang: str) -> dict[str, float]:
-    """word -> log10 frequency, computed once per language per worker."""
-    import wordfreq
-
-    return {w: math.log10(f) for w, f in wordfreq.get_frequency_dict(lang).items() if f > 0}
-
-
 def wordfreq_score(words: list[str], lang: str) -> float:
     """Mean log10 frequency of `words` under `lang`'s list (unknown words at the floor)."""
     if not words:
         return WORDFREQ_FLOOR
-    get = _log_freq(lang).get
+    get = log_frequencies(lang).get
     return sum(get(w, WORDFREQ_FLOOR) for w in words) / len(words)
-
-
-@lru_cache(maxsize=1)
-def _wordfreq_languages() -> frozenset[str]:
-    import wordfreq
-
-    return frozenset(wordfreq.available_languages())
 
 
 class LangIdParams(StageParams):
@@ -179,8 +163,8 @@ class LangIdStage(Stage):
                     score[c] += MARKER_BONUS
         if "wordfreq" in g.resolve:
             # ~8 characters per word: look at just enough text for `wordfreq_words` words
-            words = _WORD.findall(text[: self.params.wordfreq_words * 10].lower())[: self.params.wordfreq_words]
-            wf = {c: wordfreq_score(words, self._wf_code(c)) for c in pool if self._wf_code(c)}
+            doc_words = words(text[: self.params.wordfreq_words * 10].lower())[: self.params.wordfreq_words]
+            wf = {c: wordfreq_score(doc_words, self._wf_code(c)) for c in pool if self._wf_code(c)}
             if len(wf) > 1:
                 # relative to the best list; rivals without a list get the mean (neutral) evidence
                 top = max(wf.values())
@@ -195,7 +179,7 @@ class LangIdStage(Stage):
     def _wf_code(self, code: str) -> str | None:
         if code in self.reg:
             return self.reg.get(code).wordfreq
-        return code if code in _wordfreq_languages() else None
+        return code if code in wordfreq_languages() else None
 
     # -- the stage ---------------------------------------------------------------------------------
     def _fast_label(self, label: str, dom: str):

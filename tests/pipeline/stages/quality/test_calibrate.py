@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from babelmill.pipeline.calibrate import SANITY, calibrate, format_table, main
 from babelmill.pipeline.stages.quality import QualityStage, load_quality_config
+from babelmill.pipeline.stages.quality.calibrate import SANITY, calibrate, format_table, main
 
 EN_WORDS = ("the river town people water farmers market council children bridge summer spring snow "
             "mountain fruit vegetables flood defences residents homes believe changes safer before "

@@ -42,13 +42,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from babelmill.pipeline.stages.quality import (
-    DEFAULT_CONFIG,
-    FILTERS,
-    QualityRules,
-    Thresholds,
-    compute_stats,
-)
+from babelmill.pipeline.stages.quality.rules import FILTERS, QualityRules
+from babelmill.pipeline.stages.quality.stats import compute_stats
+from babelmill.pipeline.stages.quality.thresholds import DEFAULT_CONFIG, Thresholds
 
 #: key -> (loosest, strictest) value a proposal may take.
 SANITY: dict[str, tuple[float, float]] = {
@@ -307,7 +303,7 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
             "babelmill_version": _version(),
             "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "rule": rule,
-            "sanity_limits": "pipeline/calibrate.py SANITY (loosest, strictest)",
+            "sanity_limits": "pipeline/stages/quality/calibrate.py SANITY (loosest, strictest)",
             "sample_per_language": sample,
             "seed": seed,
             "base_config": str(Path(config or DEFAULT_CONFIG)),
@@ -368,7 +364,7 @@ def format_table(result: dict) -> str:
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The options of `babelmill calibrate` (registered by babelmill/cli.py, so they show in
-    its --help) and of `python -m babelmill.pipeline.calibrate`."""
+    its --help) and of `python -m babelmill.pipeline.stages.quality.calibrate`."""
     ap.add_argument("--input", "-i", nargs="+", action="extend", required=True,
                     help="JSONL/Parquet files, directories or globs with `text` and `lang`")
     ap.add_argument("--output", "-o", required=True, help="proposed thresholds YAML")
