@@ -14,7 +14,12 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+from babelmill.paths import repo_root
+
+# docs/ belongs to a checkout, not to the package: installed from a wheel there is none (None),
+# and writing the reference then needs an explicit --output.
+_ROOT = repo_root()
+DOC = _ROOT / "docs" / "config.md" if _ROOT else None
 
 
 def _type_name(ann) -> str:
@@ -97,8 +102,12 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--output", default=str(DOC))
+    ap.add_argument("--output", default=None, help="default: docs/config.md of the checkout")
     args = ap.parse_args(argv)
+    if args.output is None and DOC is None:
+        ap.error("babelmill is not running from a checkout (installed as a package), so there is no "
+                 "docs/config.md to regenerate: pass --output FILE")
+    args.output = args.output or str(DOC)
     Path(args.output).write_text(render(), encoding="utf-8")
     print(f"wrote {args.output}")
     return 0

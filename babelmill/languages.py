@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from babelmill.paths import config_file
 from babelmill.scripts import RANGES
 from babelmill.yamlconf import ConfigError, load_model
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "configs" / "languages.yaml"
+DEFAULT_PATH = config_file("languages.yaml")
 _KNOWN_SCRIPTS = set(RANGES)
 
 

@@ -9,7 +9,6 @@ package-data package `babelmill.configs` (setup.py), a checkout has it at the ro
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -17,18 +16,20 @@ _PACKAGE = Path(__file__).resolve().parent
 
 @cache
 def configs_dir() -> Path:
-    """The folder holding `languages.yaml`, `quality.yaml`, `pretrain/`, `contamination/`, ..."""
-    try:
-        shipped = Path(str(resources.files("babelmill.configs")))
-        if (shipped / "languages.yaml").is_file():
-            return shipped
-    except (ModuleNotFoundError, TypeError):
-        pass
-    checkout = _PACKAGE.parent / "configs"
-    if (checkout / "languages.yaml").is_file():
-        return checkout
-    raise FileNotFoundError("babelmill's configs are missing: neither the package data `babelmill.configs` "
-                            f"nor {checkout} holds languages.yaml (a broken install?)")
+    """The folder holding `languages.yaml`, `quality.yaml`, `pretrain/`, `contamination/`, ...
+
+    Looked up as folders, not through `importlib.resources`: `babelmill.configs` has no
+    `__init__.py` (it holds only YAML), and neither `resources.files` (a `MultiplexedPath` for
+    a namespace package, not a `Path`) nor the editable finder (it maps only top-level packages
+    of a `package_dir`, so `import babelmill.configs` fails in an editable install) gives a
+    usable path for it. A wheel puts the files at `babelmill/configs/`; a checkout, editable
+    or not, keeps them at `<checkout>/configs/`."""
+    for candidate in (_PACKAGE / "configs", _PACKAGE.parent / "configs"):
+        if (candidate / "languages.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("babelmill's configs are missing: neither the package data "
+                            f"{_PACKAGE / 'configs'} nor the checkout's {_PACKAGE.parent / 'configs'} "
+                            "holds languages.yaml (a broken install?)")
 
 
 def config_file(*parts: str) -> Path:

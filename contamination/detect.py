@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "contamination" / "verdict.yaml"
+from babelmill.paths import config_file
+
+DEFAULT_CONFIG = config_file("contamination", "verdict.yaml")
 VERDICTS = ("contaminated", "clean", "inconclusive")
 
 

@@ -53,11 +53,10 @@ MIN_DEV_LANGUAGES = 2  # the bundled set must cover at least this many of the sa
 
 
 def _bundled_dir() -> Path:
-    """babelmill/data/tokenizer_dev (installed: package data next to babelmill/tokenizer; in the
-    repository the tokenizer/ folder is mapped onto babelmill.tokenizer by setup.py)."""
-    import babelmill
+    """babelmill/data/tokenizer_dev, shipped with the package (babelmill.paths)."""
+    from babelmill.paths import data_file
 
-    return Path(babelmill.__file__).resolve().parent / "data" / "tokenizer_dev"
+    return data_file("tokenizer_dev")
 
 
 def bundled_dev() -> dict[str, list[str]] | None:
