@@ -14,16 +14,17 @@ workers and matches there (Python's str hash is salted per process).
 Scan: `scan_record_batch(batch, index)` is a pure function over a pyarrow.RecordBatch with a `text`
 column that returns the batch plus `contam_items` (list<string>, "lang:id") and `contam_ngrams`
 (int64, number of matching n-gram positions), for use as a pipeline stage;
-`scan_corpus(paths, index)` is the in-process scan over JSONL/Parquet files or folders.
+`scan_corpus(paths, index)` is the in-process scan over JSONL/Parquet files or folders, read
+through the pipeline's readers (`read_corpus`): a crawl has broken lines, and the scan is an
+estimate, so by default they are quarantined and counted per file in the result's
+`quarantined` (never dropped without a word); `on_bad="strict"` makes the first one an
+InputError naming its file:line.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,8 +33,11 @@ import pyarrow as pa
 import yaml
 
 from babelmill.contamination.items import MCItem
+from babelmill.paths import config_file
+from babelmill.pipeline.io.readers import OnBad, Quarantine, ReadOptions, WorkUnit, plan_units, read_corpus
+from babelmill.text import normalize_for_contamination
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "contamination" / "ngram.yaml"
+DEFAULT_CONFIG = config_file("contamination", "ngram.yaml")
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,9 @@ class NgramConfig:
         return cls(**d)
 
 
-def normalize(text: str) -> str:
-    """NFKC, casefold, punctuation/symbols to spaces, whitespace collapsed."""
-    t = unicodedata.normalize("NFKC", text).casefold()
-    t = "".join(" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in t)
-    return " ".join(t.split())
+#: NFKC, casefold, punctuation/symbols/invisibles to spaces (babelmill/text.py holds it beside
+#: dedup's normaliser, with why the two differ)
+normalize = normalize_for_contamination
 
 
 def _space_delimited(lang: str) -> bool:
@@ -223,81 +225,45 @@ class _Stage:
 
 
 # --------------------------------------------------------------------------- corpus reading
-def _corpus_files(paths: Iterable[str | Path]) -> list[Path]:
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith((".jsonl", ".jsonl.gz", ".parquet")))
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: corpus path not found")
-    return out
-
-
-def iter_record_batches(path: Path, batch_size: int = 1024, text_column: str = "text") -> Iterator[pa.RecordBatch]:
-    """Record batches with `text` and, if present, `id` and `lang` (JSONL parsed leniently: a bad line is skipped)."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        cols = [c for c in (text_column, "id", "lang") if c in pf.schema_arrow.names]
-        if text_column not in cols:
-            raise ValueError(f"{path}: no {text_column!r} column")
-        yield from pf.iter_batches(batch_size=batch_size, columns=cols)
-        return
-    rows: list[dict] = []
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        for ln, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:  # a crawl has broken lines (bad bytes, cut JSON): skip them, the scan is an estimate
-                d = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            if not isinstance(d, dict) or not isinstance(d.get(text_column), str):
-                continue
-            rows.append({"text": d[text_column], "id": str(d.get("id", f"{path.name}:{ln}")),
-                         "lang": str(d.get("lang") or "")})
-            if len(rows) >= batch_size:
-                yield pa.RecordBatch.from_pylist(rows)
-                rows = []
-    if rows:
-        yield pa.RecordBatch.from_pylist(rows)
-
-
-def scan_corpus(paths: Iterable[str | Path], index: NgramIndex, batch_size: int = 1024, max_examples: int = 5) -> dict:
+def scan_corpus(paths: Iterable[str | Path], index: NgramIndex, batch_size: int = 1024, max_examples: int = 5,
+                on_bad: OnBad = "quarantine") -> dict:
     """Overlap report: per benchmark x language, items found and documents containing them.
 
     Documents are attributed to the language of the item they contain (and, if the corpus has a
     `lang` column, also counted per document language under `docs_by_corpus_lang`).
+    `quarantined`: the records not scanned (broken JSON or UTF-8, no text...), in total, by
+    reason and per corpus file (every file read is listed, with 0 if it was clean);
+    on_bad="strict" raises InputError at the first such record instead.
     """
-    files = _corpus_files(paths)
+    opts = ReadOptions(id_field="id", extra_fields=("lang",), batch_size=batch_size)
+    paths = [str(p) for p in paths]
+    units: list[WorkUnit] = plan_units(paths, opts) if paths else []
+    files = list(dict.fromkeys(u.path for u in units))
+    quarantine = Quarantine()
     item_docs: dict[str, int] = defaultdict(int)
     examples: dict[str, list[str]] = defaultdict(list)
     docs_by_lang: dict[tuple[str, str], int] = defaultdict(int)
     docs_by_corpus_lang: dict[str, int] = defaultdict(int)
     n_docs = n_hit_docs = 0
-    for f in files:
-        for rb in iter_record_batches(f, batch_size):
-            out = scan_record_batch(rb, index)
-            found = out.column("contam_items").to_pylist()
-            ids = out.column("id").to_pylist() if "id" in out.schema.names else [None] * out.num_rows
-            langs = out.column("lang").to_pylist() if "lang" in out.schema.names else [""] * out.num_rows
-            for keys, did, dlang in zip(found, ids, langs, strict=True):
-                n_docs += 1
-                if not keys:
-                    continue
-                n_hit_docs += 1
-                if dlang:
-                    docs_by_corpus_lang[dlang] += 1
-                for bl in {(index.items[k]["benchmark"], index.items[k]["lang"]) for k in keys}:
-                    docs_by_lang[bl] += 1
-                for k in keys:
-                    item_docs[k] += 1
-                    if len(examples[k]) < max_examples:
-                        examples[k].append(f"{f.name}:{did}")
+    for unit, rb in read_corpus(units, opts, on_bad=on_bad, quarantine=quarantine):
+        name = Path(unit.path).name
+        out = scan_record_batch(rb, index)
+        found = out.column("contam_items").to_pylist()
+        ids = out.column("id").to_pylist()
+        langs = out.column("lang").to_pylist()
+        for keys, did, dlang in zip(found, ids, langs, strict=True):
+            n_docs += 1
+            if not keys:
+                continue
+            n_hit_docs += 1
+            if dlang:
+                docs_by_corpus_lang[dlang] += 1
+            for bl in {(index.items[k]["benchmark"], index.items[k]["lang"]) for k in keys}:
+                docs_by_lang[bl] += 1
+            for k in keys:
+                item_docs[k] += 1
+                if len(examples[k]) < max_examples:
+                    examples[k].append(f"{name}:{did}")
     per: dict[str, dict[str, dict]] = {}
     totals: dict[tuple[str, str], int] = defaultdict(int)
     for meta in index.items.values():
@@ -309,6 +275,7 @@ def scan_corpus(paths: Iterable[str | Path], index: NgramIndex, batch_size: int 
             "docs_overlapping": docs_by_lang.get((bench, lang), 0),
             "examples": {index.items[k]["id"]: examples[k] for k in hits[:20]},
         }
-    return {"files": [str(f) for f in files], "docs_scanned": n_docs, "docs_overlapping": n_hit_docs,
+    return {"files": files, "docs_scanned": n_docs, "docs_overlapping": n_hit_docs,
+            "quarantined": {"on_bad": on_bad, **quarantine.summary(files)},
             "docs_by_corpus_lang": dict(docs_by_corpus_lang), "benchmarks": per,
             "config": {"word_n": index.cfg.word_n, "char_n": index.cfg.char_n}}

@@ -129,6 +129,8 @@ Per-item agreement of correctness on the original, for each language pair:</p>
 <p>{{ r.overlap.docs_scanned }} documents scanned in {{ r.overlap.files|length }} file(s);
 {{ r.overlap.docs_overlapping }} contain benchmark n-grams (word {{ r.overlap.config.word_n }}-grams /
 character {{ r.overlap.config.char_n }}-grams).</p>
+{% if r.overlap.quarantined and r.overlap.quarantined.records %}<p>{{ r.overlap.quarantined.records }} record(s) not scanned
+(quarantined: {% for k, n in r.overlap.quarantined.by_reason|dictsort %}{{ k }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}).</p>{% endif %}
 <table><tr><th>benchmark</th><th>language</th><th>items</th><th>items found</th><th>fraction</th><th>documents</th></tr>
 {% for bench, langs in r.overlap.benchmarks.items() %}{% for lang, o in langs|dictsort %}
 <tr><td class="l">{{ bench|e }}</td><td class="l">{{ lang }}</td><td>{{ o["items"] }}</td><td>{{ o.items_overlapping }}</td>

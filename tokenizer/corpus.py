@@ -1,9 +1,10 @@
 """Stream (lang, text) documents from JSONL/Parquet files or directories.
 
-Reuses the pipeline's readers (plan_units/read_unit), so the tokenizer sees the same inputs,
-with the same tolerance of broken records, as every other stage. The language column is
-the first non-empty one among `lang_fields`: `lang` (written by the LID stage) and, for raw
-demo data that has not been through LID, `lang_true`. Documents whose language is not a
+Reads through the pipeline's readers (plan_units, then read_corpus in quarantine mode), so
+the tokenizer sees the same inputs, with the same tolerance of broken records (counted by
+reason in the ReadReport), as every other stage. The language column is the first non-empty
+one among `lang_fields`: `lang` (written by the LID stage) and, for raw demo data that has
+not been through LID, `lang_true`. Documents whose language is not a
 target of the registry (distractors, LID misses) are counted and skipped, never trained on.
 """
 
@@ -14,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from babelmill.pipeline.io.readers import InputError, ReadOptions, plan_units, read_unit
+from babelmill.pipeline.io.readers import InputError, OnBad, Quarantine, ReadOptions, plan_units, read_corpus
 
 DEFAULT_LANG_FIELDS = ("lang", "lang_true")
 
@@ -62,17 +63,17 @@ def iter_docs(
     lang_fields: Iterable[str] = DEFAULT_LANG_FIELDS,
     report: ReadReport | None = None,
     batch_size: int = 1000,
+    on_bad: OnBad = "quarantine",
 ) -> Iterator[Doc]:
     """Target-language documents in input order (deterministic), one at a time; memory is one
-    reader batch."""
+    reader batch. Broken records are counted by reason into `report.rejected` once reading
+    ends or stops (`on_bad="strict"`: the first one raises InputError naming file:line);
+    without a report (a later pass over inputs a first pass counted) the counts are dropped."""
     lang_fields = tuple(lang_fields)
     units, opts = plan(inputs, lang_fields, batch_size)
-    for unit in units:
-        for docs, rejects in read_unit(unit, opts):
-            if report is not None and rejects.num_rows:
-                report.rejected.update(rejects.column("reason").to_pylist())
-            if not docs.num_rows:
-                continue
+    quarantine = Quarantine()
+    try:
+        for _, docs in read_corpus(units, opts, on_bad=on_bad, quarantine=quarantine):
             cols = {f: docs.column(f).to_pylist() for f in lang_fields if f in docs.schema.names}
             texts = docs.column("text").to_pylist()
             sources = docs.column("source").to_pylist()
@@ -84,3 +85,6 @@ def iter_docs(
                         report.non_target[lang or "<none>"] += 1
                     continue
                 yield Doc(f"{sources[i]}#{offsets[i]}", lang, text)
+    finally:
+        if report is not None:
+            report.rejected.update(quarantine.by_reason)

@@ -2,10 +2,17 @@
 
 Layout of DATA_DIR:
 
-    preprocess.json              manifest: per language documents, tokens, shards; tokenizer hash
+    preprocess.json              manifest: per language documents, tokens, shards; tokenizer hash;
+                                 records quarantined (on_bad="quarantine")
     <lang>/<lang>_0000.bin/.idx  Megatron IndexedDataset shards (documents end with EOD)
     <lang>/<lang>_0000.json      shard sidecar, written last = "this shard is complete"
+    quarantine/<part>.parquet    the records of an input file set aside (REJECT_SCHEMA), if any
     .parts/<part>/               phase-1 output per input file (kept only with keep_parts)
+
+Input is read through the pipeline's readers (`read_corpus`), so a broken record means what
+it means in a pipeline run: with `on_bad="strict"` (the default) the first one stops
+preprocessing with its file:line and reason; with "quarantine" it is left out, counted per
+file and reason in the manifest, and written to quarantine/.
 
 Two phases, both resumable:
 1. every input file is tokenized (process pool) into `.parts/<part-id>/<lang>.bin/.idx`; a part
@@ -31,6 +38,17 @@ from pathlib import Path
 
 import numpy as np
 
+from babelmill.pipeline.io.readers import (
+    InputError,
+    OnBad,
+    Quarantine,
+    ReadOptions,
+    check_on_bad,
+    detect_format,
+    plan_units,
+    read_corpus,
+)
+
 from .tokenizer import eos_token_id, file_sha256, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -42,6 +60,32 @@ DEFAULT_SHARD_TOKENS = 1_000_000_000
 
 class PreprocessError(ValueError):
     pass
+
+
+#: How a reader's reject reason reads in a preprocess error ("<file>:<line>: invalid JSON (...)").
+_REASON_WORDS = {
+    "bad_json": "invalid JSON",
+    "bad_utf8": "invalid UTF-8",
+    "not_an_object": "not a JSON object",
+    "missing_text": "no text",
+    "empty_text": "empty text",
+    "doc_too_large": "document too large",
+    "corrupt_compressed": "corrupt compressed data",
+    "corrupt_parquet": "corrupt Parquet",
+}
+
+
+class PreprocessInputError(InputError, PreprocessError):
+    """The readers' InputError (path, line or offset, reason, detail) raised by preprocess: also a
+    PreprocessError, which is what the pretrain CLI and existing callers catch. Same constructor
+    as InputError, so it survives the pickling back from a pool or Ray worker."""
+
+    def __init__(self, path: str, reason: str, detail: str = "", line: int | None = None,
+                 offset: int | None = None):
+        super().__init__(path, reason, detail, line, offset)
+        where = f"{path}:{line}" if line is not None else (f"{path}:@{offset}" if offset is not None else path)
+        words = _REASON_WORDS.get(reason, reason.replace("_", " "))
+        self.args = (f"{where}: {words} ({reason}: {detail})" if detail else f"{where}: {words} ({reason})",)
 
 
 @dataclass(frozen=True)
@@ -82,51 +126,32 @@ def discover_inputs(inputs: list[str | Path]) -> list[InputFile]:
 
 
 def iter_documents(inp: InputFile, text_field: str = "text", lang_field: str = "lang",
-                   batch_size: int = 1024) -> Iterator[list[tuple[str, str]]]:
-    """Yield batches of (lang, text). Language comes from the record, else from DIR/<lang>/."""
-    path = inp.path
+                   batch_size: int = 1024, on_bad: OnBad = "strict", quarantine: Quarantine | None = None,
+                   quarantine_to: str | Path | None = None) -> Iterator[list[tuple[str, str]]]:
+    """Yield batches of (lang, text). Language comes from the record, else from DIR/<lang>/.
 
-    def lang_of(rec_lang, where):
-        lang = rec_lang or inp.lang_from_dir
-        if not lang:
-            raise PreprocessError(f"{where}: record has no '{lang_field}' and the file is not in a "
-                                  f"DIR/<lang>/ folder")
-        return str(lang)
-
-    if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        names = pf.schema_arrow.names
-        if text_field not in names:
-            raise PreprocessError(f"{path}: no '{text_field}' column (columns: {', '.join(names)})")
-        cols = [text_field] + ([lang_field] if lang_field in names else [])
-        for rb in pf.iter_batches(batch_size=batch_size, columns=cols):
-            texts = rb.column(text_field).to_pylist()
-            langs = rb.column(lang_field).to_pylist() if lang_field in names else [None] * len(texts)
-            yield [(lang_of(lg, path), t) for lg, t in zip(langs, texts, strict=True) if t]
-        return
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    batch: list[tuple[str, str]] = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PreprocessError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            text = rec.get(text_field)
-            if not text:
-                continue
-            batch.append((lang_of(rec.get(lang_field), f"{path}:{lineno}"), text))
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+    Read with the pipeline's readers: `on_bad="strict"` raises PreprocessInputError at the first
+    bad record (broken JSON or UTF-8, no or empty text...); "quarantine" counts them into
+    `quarantine` (and writes them to `quarantine_to`, a Parquet file, if given)."""
+    # A file named directly is JSONL unless its name says otherwise, as it always was here.
+    opts = ReadOptions(format=detect_format(inp.path) or "jsonl", text_field=text_field, id_field=None,
+                       extra_fields=(lang_field,), batch_size=batch_size)
+    try:
+        units = plan_units([inp.path], opts)
+        for unit, docs in read_corpus(units, opts, on_bad=on_bad, quarantine=quarantine,
+                                      quarantine_to=quarantine_to):
+            texts = docs.column("text").to_pylist()
+            langs = docs.column(lang_field).to_pylist()
+            if inp.lang_from_dir is None and not all(langs):
+                i = next(i for i, lg in enumerate(langs) if not lg)
+                where = f"{inp.path}:{docs.column('offset')[i].as_py()}" if unit.format == "jsonl" else inp.path
+                raise PreprocessError(f"{where}: record has no '{lang_field}' and the file is not in a "
+                                      f"DIR/<lang>/ folder")
+            yield [(lg or inp.lang_from_dir, t) for lg, t in zip(langs, texts, strict=True)]
+    except InputError as e:
+        if isinstance(e, PreprocessError):
+            raise
+        raise PreprocessInputError(e.path, e.reason, e.detail, e.line, e.offset) from None
 
 
 def _token_dtype(vocab_size: int):
@@ -136,15 +161,22 @@ def _token_dtype(vocab_size: int):
 
 
 def tokenize_part(inp: InputFile, tokenizer_json: str, parts_dir: str, text_field: str = "text",
-                  lang_field: str = "lang") -> dict:
-    """Phase 1 for one input file (runs in a worker process). Returns the part's summary."""
+                  lang_field: str = "lang", on_bad: OnBad = "strict", quarantine_dir: str | None = None) -> dict:
+    """Phase 1 for one input file (runs in a worker process). Returns the part's summary.
+
+    With on_bad="quarantine", the records set aside are counted in the summary and, if
+    `quarantine_dir` is given, written to `<quarantine_dir>/<part_id>.parquet`. A part finished
+    in quarantine mode with records set aside is redone when strict is asked for, so that the
+    strict run reports them instead of reusing them."""
     import torch
     from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
 
     final = Path(parts_dir) / inp.part_id
     done = final / "part.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        prev = json.loads(done.read_text())
+        if not (on_bad == "strict" and (prev.get("quarantine") or {}).get("records")):
+            return prev
     tmp = Path(parts_dir) / f"{inp.part_id}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -153,8 +185,12 @@ def tokenize_part(inp: InputFile, tokenizer_json: str, parts_dir: str, text_fiel
     dtype = _token_dtype(tok.get_vocab_size(with_added_tokens=True))
     builders: dict[str, IndexedDatasetBuilder] = {}
     stats: dict[str, dict] = {}
+    quarantine = Quarantine()
+    qfile = (Path(quarantine_dir) / f"{inp.part_id}.parquet"
+             if quarantine_dir is not None and on_bad == "quarantine" else None)
     t0 = time.perf_counter()
-    for batch in iter_documents(inp, text_field, lang_field):
+    for batch in iter_documents(inp, text_field, lang_field, on_bad=on_bad, quarantine=quarantine,
+                                quarantine_to=qfile):
         encs = tok.encode_batch([t for _, t in batch], add_special_tokens=False)
         for (lang, _), enc in zip(batch, encs, strict=True):
             ids = np.asarray(enc.ids + [eos], dtype=dtype)
@@ -168,7 +204,11 @@ def tokenize_part(inp: InputFile, tokenizer_json: str, parts_dir: str, text_fiel
             stats[lang]["tokens"] += int(ids.size)
     for lang, b in builders.items():
         b.finalize(str(tmp / f"{lang}.idx"))
+    q = quarantine.summary()
     summary = {"part_id": inp.part_id, "input": inp.path, "languages": stats,
+               "quarantine": {"records": q["records"], "by_reason": q["by_reason"],
+                              **({"records_lost": q["records_lost"]} if "records_lost" in q else {}),
+                              "file": str(qfile) if qfile is not None and q["records"] else None},
                "seconds": time.perf_counter() - t0}
     (tmp / "part.json").write_text(json.dumps(summary, indent=1))
     if final.exists():  # a concurrent/previous incomplete attempt without part.json
@@ -221,11 +261,14 @@ def _build_shard(lang: str, prefix: Path, parts: list[dict], parts_dir: Path, dt
 def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path, output: str | Path,
                workers: int | None = None, shard_tokens: int = DEFAULT_SHARD_TOKENS,
                text_field: str = "text", lang_field: str = "lang", keep_parts: bool = False,
-               progress: bool = False, engine: str = "process") -> dict:
+               progress: bool = False, engine: str = "process", on_bad: OnBad = "strict") -> dict:
     """Tokenize `inputs` into per-language indexed datasets under `output`; return the manifest.
 
     `engine`: "process" (a local process pool of `workers`) or "ray" (one Ray task per input
-    file on the cluster of $RAY_ADDRESS, or a local Ray; DATA_DIR must be on shared storage)."""
+    file on the cluster of $RAY_ADDRESS, or a local Ray; DATA_DIR must be on shared storage).
+    `on_bad`: "strict" (a bad input record is an error naming its file:line) or "quarantine"
+    (left out, counted in the manifest's `quarantine`, written to DATA_DIR/quarantine/)."""
+    check_on_bad(on_bad)
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     out = Path(output)
@@ -244,7 +287,9 @@ def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path
         if old.get("tokenizer", {}).get("sha256") not in (None, tok_hash):
             raise PreprocessError(f"{manifest_path}: DATA_DIR was made with another tokenizer "
                                   f"({old['tokenizer'].get('path')}); use a new output directory")
-        if old.get("inputs_fingerprint") == fingerprint and all(
+        # a strict rerun over data an earlier quarantine run set records aside from must fail
+        quarantined = on_bad == "strict" and (old.get("quarantine") or {}).get("records")
+        if old.get("inputs_fingerprint") == fingerprint and not quarantined and all(
                 (out / f"{s}.idx").is_file() and (out / f"{s}.json").is_file()
                 for v in old["languages"].values() for s in v["shards"]):
             log.info("preprocess: %s is up to date", out)
@@ -254,7 +299,9 @@ def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path
     parts_dir.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     workers = max(1, min(workers or os.cpu_count() or 1, len(files)))
-    args = [(f, tokenizer_json, str(parts_dir), text_field, lang_field) for f in files]
+    quarantine_dir = (out / "quarantine").resolve()  # workers (Ray) may run elsewhere
+    args = [(f, tokenizer_json, str(parts_dir), text_field, lang_field, on_bad, str(quarantine_dir))
+            for f in files]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -312,6 +359,14 @@ def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path
             "shard_documents": [s["documents"] for s in shards],
         }
     total_tokens = sum(v["tokens"] for v in languages.values())
+    quarantine = Quarantine()
+    written = []
+    for s in summaries:
+        q = s.get("quarantine") or {}
+        quarantine.merge({"files": {s["input"]: q}})
+        if q.get("file"):
+            written.append(os.path.relpath(q["file"], out))
+    qsum = quarantine.summary()
     manifest = {
         "format": "megatron-indexed-dataset",
         "tokenizer": {"path": tokenizer_json, "sha256": tok_hash, "vocab_size": vocab, "eos_id": eos},
@@ -321,6 +376,7 @@ def preprocess(inputs: list[str | Path] | str | Path, tokenizer_json: str | Path
         "languages": languages,
         "documents": sum(v["documents"] for v in languages.values()),
         "tokens": total_tokens,
+        "quarantine": {"on_bad": on_bad, **qsum, "written": written},
         "workers": workers,
         "tokenize_seconds": round(tokenize_seconds, 3),
         "tokens_per_second_per_worker": round(total_tokens / max(tokenize_seconds, 1e-9) / workers, 1),

@@ -3,6 +3,7 @@ import pickle
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from babelmill.contamination.items import MCItem
 from babelmill.contamination.ngram import (
@@ -13,6 +14,7 @@ from babelmill.contamination.ngram import (
     scan_corpus,
     scan_record_batch,
 )
+from babelmill.pipeline.io.readers import InputError
 
 EN = MCItem("e1", "en", "Which right does Article 3 of the Universal Declaration of Human Rights state?",
             ("Everyone has the right to life, liberty and security of person.", "x"), 0)
@@ -77,3 +79,24 @@ def test_scan_corpus_files_and_dirs(tmp_path):
     assert b["en"]["items_overlapping"] == 2 and b["en"]["docs_overlapping"] == 2
     assert b["zh"]["items_overlapping"] == 1 and b["fr"]["items_overlapping"] == 0
     assert rep["docs_by_corpus_lang"] == {"en": 2}
+
+
+def test_scan_corpus_counts_bad_lines_per_file_or_raises_when_strict(tmp_path):
+    """A broken line is never skipped silently: quarantined and counted per corpus file in the
+    result (the audit JSON's overlap section), or, strict, an InputError naming file:line."""
+    (tmp_path / "c").mkdir()
+    bad = tmp_path / "c" / "a.jsonl"
+    bad.write_text("\n".join([json.dumps({"id": "a0", "text": SHORT.question + " Kesh"}), '{"id": "a1", "text": "cut',
+                              json.dumps({"id": "a2", "text": "unrelated text"})]) + "\n")
+    clean = tmp_path / "c" / "b.jsonl"
+    clean.write_text(json.dumps({"id": "b0", "text": "nothing to see"}) + "\n")
+    idx = build_index([EN, SHORT], "b")
+    rep = scan_corpus([tmp_path / "c"], idx)
+    assert rep["docs_scanned"] == 3 and rep["benchmarks"]["b"]["en"]["items_overlapping"] == 1
+    q = rep["quarantined"]
+    assert (q["on_bad"], q["records"], q["by_reason"]) == ("quarantine", 1, {"bad_json": 1})
+    assert q["files"] == {str(bad): {"records": 1, "by_reason": {"bad_json": 1}},
+                          str(clean): {"records": 0, "by_reason": {}}}
+    with pytest.raises(InputError, match=r"a\.jsonl:2: bad_json: ") as e:
+        scan_corpus([tmp_path / "c"], idx, on_bad="strict")
+    assert (e.value.path, e.value.line) == (str(bad), 2)

@@ -4,6 +4,9 @@ plus a table of read-time rejects (quarantine), so every input record is account
     plan = plan_inputs(["data/web", "extra/*.parquet"], opts, exclude=[run_dir])
     plan.skipped  # files found but not read (unsupported, links out of the input...), logged
     for docs, rejects in read_unit(plan.units[0], opts): ...
+
+Tools reading a corpus outside a run (tokenizer, pretraining preprocess, n-gram scan) go
+through `read_corpus` (corpus.py), choosing `on_bad="strict"` or `"quarantine"`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from babelmill.pipeline.io.readers.batching import doc_schema
+from babelmill.pipeline.io.readers.corpus import ON_BAD, OnBad, Quarantine, check_on_bad, read_corpus
 from babelmill.pipeline.io.readers.options import (
     FORMATS,
     READ_REASONS,
@@ -49,21 +53,25 @@ def read_unit(unit: WorkUnit, opts: ReadOptions) -> Iterator[tuple[pa.RecordBatc
         if docs.num_rows or rejects.num_rows:
             yield docs, rejects
 
-
 __all__ = [
     "FORMATS",
+    "ON_BAD",
     "READ_REASONS",
     "SKIP_REASONS",
     "SYMLINK_POLICIES",
     "InputError",
     "InputPlan",
     "MissingInputError",
+    "OnBad",
+    "Quarantine",
     "ReadOptions",
     "SkippedInput",
     "WorkUnit",
+    "check_on_bad",
     "detect_format",
     "doc_schema",
     "plan_inputs",
     "plan_units",
+    "read_corpus",
     "read_unit",
 ]
