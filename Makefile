@@ -37,7 +37,7 @@ $(STAMP): requirements.txt pyproject.toml setup.py
 	@touch $@
 
 demo: setup
-	$(PY) -m babelmill.demo.run --engine $(ENGINE)
+	$(PY) -m demo.run --engine $(ENGINE)
 
 test: setup
 	$(PY) -m pytest -q

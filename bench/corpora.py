@@ -1,10 +1,10 @@
-"""Benchmark corpora built from the UDHR demo data (fetched and cached by babelmill.demo)."""
+"""Benchmark corpora built from the UDHR demo data (fetched and cached by demo.udhr)."""
 
 from __future__ import annotations
 
 import random
 
-from babelmill.demo.udhr import load_languages, udhr_paragraphs
+from demo.udhr import load_languages, udhr_paragraphs
 
 
 def udhr_documents(n: int, seed: int = 0, include_distractors: bool = True, min_paras: int = 3, max_paras: int = 8):

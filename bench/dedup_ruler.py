@@ -91,7 +91,7 @@ def udhr_source(half: str, segment_articles: int = 3, unspaced_articles: int = 3
                 max_near: float = 0.3) -> Source:
     """Segments of `segment_articles` consecutive articles (`unspaced_articles` for scripts
     without spaces, which have few declarations) from every declaration in `half`."""
-    from babelmill.demo.udhr import fetch_udhr, parse_declaration
+    from demo.udhr import fetch_udhr, parse_declaration
 
     decl_dir = fetch_udhr()
     src = Source()

@@ -36,8 +36,10 @@ import sys
 import time
 from pathlib import Path
 
+from babelmill.paths import config_file
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs" / "pretrain"
+CONFIGS = config_file("pretrain")
 
 # per preset on GPU: micro-batch per GPU, steps of run A, checkpoint iteration (the one
 # checkpoint of run A: save_at < steps < 2 * save_at)
@@ -194,14 +196,14 @@ def meta_plans(presets: list[str]) -> dict:
 
 
 def synthetic_data(work: Path, docs_per_lang: int) -> Path:
-    from babelmill.pretrain import synthetic
     from babelmill.pretrain.data.preprocess import preprocess
+    from testing import pretrain_corpus
 
     data = work / "data"
     if (data / "preprocess.json").is_file():
         return data
-    tok = synthetic.train_tokenizer(work / "tokenizer.json", vocab_size=400)
-    corpus = synthetic.write_corpus(work / "corpus", docs_per_lang=docs_per_lang, layout="jsonl")
+    tok = pretrain_corpus.train_tokenizer(work / "tokenizer.json", vocab_size=400)
+    corpus = pretrain_corpus.write_corpus(work / "corpus", docs_per_lang=docs_per_lang, layout="jsonl")
     preprocess([corpus], tok, data, workers=1)
     return data
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from babelmill.demo.udhr import load_languages, udhr_paragraphs
 from babelmill.pipeline.stages.langid import LangIdStage
+from demo.udhr import load_languages, udhr_paragraphs
 
 PAIRS = [("ms", "id"), ("hi", "ur"), ("fa", "ur"), ("fa", "tg"), ("kk", "ky"), ("tk", "tr"), ("uz", "tr"),
          ("th", "lo"), ("zh", "ja"), ("ru", "uk"), ("bg", "ru"), ("es", "pt"), ("ca", "es")]

@@ -153,7 +153,7 @@ def report(title: str, preds: dict[str, list[str]], gold: list[str], floor: floa
 
 
 def udhr_items(articles=None, preamble=None, min_chars: int = 40) -> list[tuple[str, str]]:
-    from babelmill.demo.udhr import load_languages, udhr_paragraphs
+    from demo.udhr import load_languages, udhr_paragraphs
 
     langs = load_languages()
     return [(code, p) for code, d in langs.items() for p in udhr_paragraphs(d, articles, preamble) if len(p) >= min_chars]
@@ -209,7 +209,7 @@ _SENT = __import__("re").compile(r"(?<=[.!?;:])\s+")
 
 
 def non_target_sentences(half: str, min_chars: int = 8) -> list[tuple[str, str]]:
-    from babelmill.demo.udhr import fetch_udhr, parse_declaration, udhr_paragraphs
+    from demo.udhr import fetch_udhr, parse_declaration, udhr_paragraphs
 
     decl = fetch_udhr()
     out = []

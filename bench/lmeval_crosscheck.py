@@ -2,9 +2,9 @@
 
     python -m bench.lmeval_crosscheck [--json OUT] [--items 48] [--train-iters 60]
 
-Trains the tiny preset a few dozen steps on the synthetic corpus (once, kept under --work),
-exports it with `babelmill pretrain export` to a Hugging Face dir, then scores one small
-multiple-choice JSONL twice:
+Trains the tiny preset a few dozen steps on the synthetic corpus of testing.pretrain_corpus
+(once, kept under --work), exports it with `babelmill pretrain export` to a Hugging Face dir,
+then scores one small multiple-choice JSONL twice:
 
 - lm-eval 0.4.13 (`hf` model = AutoModelForCausalLM on the exported dir, no trust_remote_code),
   in its own venv bench/_work/lmeval-venv (`make bench/_work/lmeval-venv/.done`), as a
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LMEVAL_PY = ROOT / "bench" / "_work" / "lmeval-venv" / "bin" / "python"
 
 # the lm-eval task template of the audit speed benchmark: both score items the same way
-from babelmill.contamination.bench import _TASK  # noqa: E402
+from bench.audit_speed import _TASK  # noqa: E402
 
 _RUNNER = r"""
 import json, sys
@@ -60,18 +60,19 @@ def _cli(args: list[str], timeout: int = 900) -> str:
 
 def trained_checkpoint(work: Path, train_iters: int) -> Path:
     """The tiny preset trained `train_iters` steps (reused when already there)."""
-    from babelmill.pretrain import synthetic
+    from babelmill.paths import config_file
     from babelmill.pretrain.checkpoint import read_latest
+    from testing import pretrain_corpus
 
     run = work / "run"
     if read_latest(run) == f"iter_{train_iters:07d}":
         return run
-    tok = synthetic.train_tokenizer(work / "tokenizer.json", vocab_size=400)
-    corpus = synthetic.write_corpus(work / "corpus", docs_per_lang=100, layout="jsonl")
+    tok = pretrain_corpus.train_tokenizer(work / "tokenizer.json", vocab_size=400)
+    corpus = pretrain_corpus.write_corpus(work / "corpus", docs_per_lang=100, layout="jsonl")
     if not (work / "data" / "preprocess.json").is_file():
         _cli(["babelmill.pretrain.cli", "preprocess", "--input", str(corpus), "--tokenizer", str(tok),
               "--output", str(work / "data"), "--workers", "1"])
-    _cli(["babelmill.pretrain.cli", "train", "--config", str(ROOT / "configs" / "pretrain" / "tiny.yaml"),
+    _cli(["babelmill.pretrain.cli", "train", "--config", str(config_file("pretrain", "tiny.yaml")),
           "--data", str(work / "data"), "--save", str(run), "--train-iters", str(train_iters)])
     return run
 
@@ -81,7 +82,7 @@ def benchmark_file(work: Path, tokenizer, n: int, max_tokens: int) -> tuple[Path
     (so neither side truncates); the file (babelmill/lm-eval JSONL) and how many were left out."""
     from babelmill.contamination.benchmarks.loaders import save_jsonl
     from babelmill.contamination.scoring import context_of
-    from babelmill.contamination.synthetic import benchmark_items, make_world
+    from testing.contamination_items import benchmark_items, make_world
 
     items, dropped = [], 0
     for it in benchmark_items(make_world(60), 60):

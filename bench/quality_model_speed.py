@@ -51,12 +51,12 @@ def build_models(work: Path, langs=LANGS) -> dict:
     """<lang>.sp.model + <lang>.arpa (kenlm/) and <lang>.bin (classifier/) from UDHR text."""
     import sentencepiece as spm
 
-    from babelmill.demo.quality import JUNK_KINDS, junk_document
-    from babelmill.demo.udhr import load_languages, udhr_paragraphs
     from babelmill.languages import load_registry
     from babelmill.pipeline.quality_models.classifier import TrainParams, train_classifier
     from babelmill.pipeline.quality_models.ngram import train_ngram
     from babelmill.pipeline.quality_models.text import lm_lines
+    from demo.quality import JUNK_KINDS, junk_document
+    from demo.udhr import load_languages, udhr_paragraphs
 
     reg = load_registry()
     decl = load_languages()
@@ -88,7 +88,7 @@ def build_models(work: Path, langs=LANGS) -> dict:
 
 
 def documents(n: int, langs=LANGS, seed: int = 0) -> list[tuple[str, str]]:
-    from babelmill.demo.udhr import load_languages, udhr_paragraphs
+    from demo.udhr import load_languages, udhr_paragraphs
 
     decl = load_languages()
     paras = {c: udhr_paragraphs(decl[c]) for c in langs}
@@ -171,9 +171,9 @@ def datatrove_classifiers(clf_dir: Path, langs):
 
 def trainer_speed(tokens_target: int) -> dict:
     """The pure-Python KN trainer on word sentences drawn from all UDHR languages."""
-    from babelmill.demo.udhr import load_languages, udhr_paragraphs
     from babelmill.pipeline.quality_models.ngram import train_ngram
     from babelmill.pipeline.quality_models.text import lm_lines
+    from demo.udhr import load_languages, udhr_paragraphs
 
     decl = load_languages()
     base = [s.split() for c in sorted(decl) for p in udhr_paragraphs(decl[c]) for s in lm_lines(p, "line", "ccnet")]

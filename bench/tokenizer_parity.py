@@ -67,7 +67,7 @@ VARIANTS = {
 
 def build_split(work: Path) -> dict[str, Path]:
     """Write the training JSONL and the tuning/report parallel sets under `work`."""
-    from babelmill.demo.udhr import load_languages
+    from demo.udhr import load_languages
 
     decls = load_languages(cache_dir=ROOT / ".cache" / "udhr")
     train_dir, tune_dir, rep_dir = work / "train", work / "tune", work / "report"
@@ -177,7 +177,7 @@ def run_size(split: dict[str, Path], out: Path, vocab: int, names: list[str], ta
 
 def encode_speed(tokenizer_json: Path, split: dict[str, Path], tatoeba: dict) -> dict:
     """Serial batch encoding pinned to CPU 0, on the UDHR + Tatoeba text repeated to ~8 MB."""
-    from babelmill.tokenizer.bench import encode_throughput
+    from bench.tokenizer_throughput import encode_throughput
 
     texts = [json.loads(line)["text"] for line in (split["train"] / "udhr_train.jsonl").read_text().splitlines()]
     texts += [t for ts in tatoeba.values() for t in ts]

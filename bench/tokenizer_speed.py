@@ -1,5 +1,5 @@
 """Tokenizer speed: batch-encode throughput on one core and training time, on the UDHR demo
-corpus (built first if missing). Wraps babelmill.tokenizer.bench.
+corpus (built first if missing). Wraps bench/tokenizer_throughput.py.
 
     python -m bench.tokenizer_speed [--json OUT]
 """
@@ -11,8 +11,8 @@ import sys
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-from babelmill.demo.corpus import build_demo_corpus  # noqa: E402
-from babelmill.tokenizer.bench import main as bench_main  # noqa: E402
+from bench.tokenizer_throughput import main as bench_main  # noqa: E402
+from demo.corpus import build_demo_corpus  # noqa: E402
 
 if __name__ == "__main__":
     build_demo_corpus("data/demo")

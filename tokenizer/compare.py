@@ -9,19 +9,16 @@
 
 `compare` trains (or reuses, see train.train) all three under out_dir/<name>/, evaluates them on
 the parallel set, and reports whether balancing did its job: lower worst-language parity and
-lower spread (std) of parity than natural shares. `demo` is the same on the demo corpus, with
-the table printed and the HTML/JSON report written.
+lower spread (std) of parity than natural shares. The demo's step on its corpus, with the
+table printed and the HTML report written, is demo/tokenizer.py.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 from babelmill.tokenizer import train as train_mod
 from babelmill.tokenizer.evaluate import evaluate, write_json
-from babelmill.tokenizer.report import print_table, write_html
 
 BALANCED, NATURAL, UNIGRAM, PARITY = "bpe_balanced", "bpe_natural", "unigram", "parity"
 
@@ -76,45 +73,3 @@ def compare(
         report["verdict"] = verdict(results)
     write_json(report, out / "compare.json")
     return report
-
-
-def demo(raw_dir: str | Path = "data/demo/raw", parallel_dir: str | Path = "data/demo/parallel",
-         out_dir: str | Path = "runs/demo/tokenizer", vocab_size: int = train_mod.DEFAULT_VOCAB,
-         html: bool = True, quiet: bool = False) -> dict:
-    """The demo step: train (resumable) and compare the three tokenizers on the demo corpus,
-    print the parity table, write out_dir/compare.json and out_dir/report.html."""
-    t0 = time.perf_counter()
-    rep = compare([str(raw_dir)], parallel_dir, out_dir, vocab_size=vocab_size)
-    res = list(rep["results"].values())
-    if not quiet:
-        print_table(res)
-        v = rep["verdict"]
-        print(f"balanced vs natural: worst parity {v['balanced_worst_parity']:.3f} vs {v['natural_worst_parity']:.3f}, "
-              f"std {v['balanced_std_parity']:.3f} vs {v['natural_std_parity']:.3f}")
-    if html:
-        notes = [f"Vocabulary {vocab_size}; trained on {raw_dir}; evaluated on {parallel_dir}.",
-                 "Training: " + json.dumps(rep["train"])]
-        write_html(res, Path(out_dir) / "report.html", notes=notes)
-    rep["seconds"] = round(time.perf_counter() - t0, 2)
-    if not quiet:
-        print(f"report: {Path(out_dir) / 'report.html'}  ({rep['seconds']} s)")
-    return rep
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m babelmill.tokenizer.compare` runs the demo step (for `make demo`)."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=demo.__doc__)
-    ap.add_argument("--raw", default="data/demo/raw")
-    ap.add_argument("--parallel", default="data/demo/parallel")
-    ap.add_argument("--output", default="runs/demo/tokenizer")
-    ap.add_argument("--vocab-size", type=int, default=train_mod.DEFAULT_VOCAB)
-    args = ap.parse_args(argv)
-    rep = demo(args.raw, args.parallel, args.output, vocab_size=args.vocab_size)
-    v = rep["verdict"]
-    return 0 if v["lower_worst_parity"] and v["lower_std_parity"] else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

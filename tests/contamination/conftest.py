@@ -14,7 +14,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory):
     from babelmill.contamination.benchmarks.loaders import save_jsonl
-    from babelmill.contamination.synthetic import (
+    from testing.contamination_items import (
         LANGS,
         background_docs,
         benchmark_items,
@@ -48,8 +48,8 @@ def tiny_models(synth) -> dict[str, Path]:
     """name -> HF model dir. One tokenizer for all three, trained on clean text plus both item sets once
     (so the tokenizer itself carries no contamination signal that differs between models)."""
     torch = pytest.importorskip("torch")
-    from babelmill.contamination.synthetic import injected_docs
-    from babelmill.contamination.tinylm import build_model, train_lm, train_tokenizer
+    from testing.contamination_items import injected_docs
+    from testing.tinylm import build_model, train_lm, train_tokenizer
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matmuls: one thread is as fast and does not fight other jobs

@@ -14,11 +14,11 @@ import base64
 import json
 import re
 
-from babelmill.contamination.audit import demo
 from babelmill.contamination.benchmarks.loaders import load_benchmark
 from babelmill.contamination.cli import register
 from babelmill.contamination.ngram import build_index, scan_corpus
 from babelmill.contamination.swap import generalize
+from demo.audit import demo
 
 REQUIRED = {"n", "acc_original", "acc_generalized", "delta", "ci_low", "ci_high", "verdict"}
 
@@ -97,7 +97,7 @@ def test_cli_contract(tiny_models, synth, tmp_path, capsys):
 
 
 def test_demo_entry_point(tiny_models, synth, tmp_path, capsys):
-    from babelmill.contamination.audit import main
+    from demo.audit import main
 
     rc = main(["--model", f"clean={tiny_models['clean']}", "--benchmark", str(synth["bench_dir"]), "--limit", "20",
                "--corpus", f"clean={synth['corpus_paths']['clean']}", "--out", str(tmp_path / "demo")])

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from babelmill.contamination.synthetic import injected_docs
+from testing.contamination_items import injected_docs
 
 
 def _tokenizer(texts: list[str], path):
@@ -30,7 +30,7 @@ def test_megatron_models_from_pretrain_are_audited(synth, tmp_path):
     pytest.importorskip("megatron.core")
     from babelmill.contamination.audit import run_audit
     from babelmill.pretrain.data.preprocess import preprocess
-    from babelmill.pretrain.demo import TINY, run_train
+    from demo.pretrain import TINY, run_train
 
     items = synth["items"]
     tok = _tokenizer(synth["corpora"]["clean"] + injected_docs(items, "en", 1) + injected_docs(items, "fr", 1),

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from babelmill.contamination.benchmarks.loaders import load_benchmark
-from babelmill.contamination.make_udhr_benchmark import OUT, hybrids, split_statement
 from babelmill.contamination.swap import generalize
+from bench.make_udhr_benchmark import OUT, hybrids, split_statement
 
 
 def test_shipped_udhr_benchmark_is_aligned():

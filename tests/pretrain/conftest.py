@@ -10,21 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from babelmill.pretrain import synthetic
+from babelmill.paths import config_file
+from testing import pretrain_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
-TINY = ROOT / "configs" / "pretrain" / "tiny.yaml"
+TINY = config_file("pretrain", "tiny.yaml")
 
 
 @pytest.fixture(scope="session")
 def tokenizer_json(tmp_path_factory) -> Path:
-    return synthetic.train_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.json", vocab_size=400)
+    return pretrain_corpus.train_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.json", vocab_size=400)
 
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
-    return synthetic.write_corpus(tmp_path_factory.mktemp("corpus"), docs_per_lang=80, layout="jsonl")
+    return pretrain_corpus.write_corpus(tmp_path_factory.mktemp("corpus"), docs_per_lang=80, layout="jsonl")
 
 
 @pytest.fixture(scope="session")

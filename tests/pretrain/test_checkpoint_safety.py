@@ -310,8 +310,8 @@ def test_same_run_check_allows_schedule_changes(tmp_path, straight_run):
 
 
 def test_demo_run_dir_is_accepted(tmp_path):
-    from babelmill.pretrain.demo import fresh_run_for
     from babelmill.pretrain.savedir import check_owned
+    from demo.pretrain import fresh_run_for
 
     run = tmp_path / "run"
     fresh_run_for({"inputs_fingerprint": "x", "tokenizer": {"sha256": "y"}}, run)

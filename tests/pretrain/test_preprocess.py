@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from babelmill.pretrain import synthetic
 from babelmill.pretrain.data.preprocess import PreprocessError, preprocess
+from testing import pretrain_corpus
 
 
 def _docs(corpus):
@@ -40,7 +40,7 @@ def test_round_trip_tokens_equal_tokenizer_plus_eod(data_dir, corpus, tokenizer_
 
 
 def test_parquet_lang_dirs_sharding_and_resume(tmp_path, tokenizer_json):
-    src = synthetic.write_corpus(tmp_path / "bal", docs_per_lang={"en": 30, "sw": 20}, layout="parquet")
+    src = pretrain_corpus.write_corpus(tmp_path / "bal", docs_per_lang={"en": 30, "sw": 20}, layout="parquet")
     out = tmp_path / "data"
     m = preprocess([src], tokenizer_json, out, workers=2, shard_tokens=1500, keep_parts=True)
     assert m["languages"]["en"]["documents"] == 30 and m["languages"]["sw"]["documents"] == 20
@@ -74,6 +74,36 @@ def test_errors_name_the_file(tmp_path, tokenizer_json):
     Tokenizer(models.BPE()).save(str(noeos))
     with pytest.raises(ValueError, match="no EOS token"):
         preprocess([bad], noeos, tmp_path / "o4")
+
+
+def test_bad_line_strict_names_file_and_line_quarantine_counts_and_writes_it(tmp_path, tokenizer_json):
+    """Strict (the default) stops at the pipeline's error, file:line and reason; quarantine
+    keeps every good record, counts the bad one in the manifest and writes it to quarantine/;
+    a strict rerun over that DATA_DIR fails again instead of reusing the quarantine run."""
+    import pyarrow.parquet as pq
+
+    from babelmill.pipeline.io.readers import InputError
+
+    src = tmp_path / "mixed.jsonl"
+    lines = [json.dumps({"text": f"hello world number {i}", "lang": "en"}) for i in range(4)]
+    lines.insert(2, '{"text": "cut off')
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"mixed\.jsonl:3: invalid JSON \(bad_json: ") as e:
+        preprocess([src], tokenizer_json, tmp_path / "strict", workers=1)
+    assert isinstance(e.value, PreprocessError) and (e.value.line, e.value.reason) == (3, "bad_json")
+
+    out = tmp_path / "quarantine"
+    m = preprocess([src], tokenizer_json, out, workers=1, on_bad="quarantine")
+    assert m["documents"] == m["languages"]["en"]["documents"] == 4
+    q = m["quarantine"]
+    assert (q["on_bad"], q["records"], q["by_reason"]) == ("quarantine", 1, {"bad_json": 1})
+    assert q["files"] == {str(src): {"records": 1, "by_reason": {"bad_json": 1}}}
+    (written,) = q["written"]
+    (row,) = pq.read_table(out / written).to_pylist()
+    assert (row["offset"], row["reason"], row["text"].strip()) == (3, "bad_json", '{"text": "cut off')
+
+    with pytest.raises(PreprocessError, match=r"mixed\.jsonl:3: invalid JSON"):
+        preprocess([src], tokenizer_json, out, workers=1)
 
 
 def test_shard_split_gives_small_languages_a_validation_document():

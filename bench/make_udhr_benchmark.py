@@ -12,7 +12,12 @@ follow the prefix, and any fluent model gains. The question template is in the i
 language for en, fr, de, es, ru, zh (TEMPLATES) and English for the others (no translation of it
 yet); the statement and options are always in the language.
 
-Run:  python -m babelmill.contamination.make_udhr_benchmark [--langs en,fr,...] [--out DIR] [--seed 0]
+Run:  python -m bench.make_udhr_benchmark [--langs en,fr,...] [--out DIR] [--seed 0]
+
+Why in bench/ (and not in the package or demo/): like bench/make_tokenizer_dev.py, it is a
+maintainer's generator of a file babelmill ships, run by hand when the benchmark changes, not
+by users or by `make demo` (which only reads the shipped files). It needs the demo's UDHR
+fetcher (demo.udhr), which the library must not import.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from pathlib import Path
 
 from babelmill.contamination.benchmarks.loaders import save_jsonl
 from babelmill.contamination.items import MCItem
+from babelmill.paths import data_file
 
 DEFAULT_LANGS = ("en", "fr", "de", "es", "ru", "zh", "ja", "ar", "hi", "th", "tr", "vi")
-OUT = Path(__file__).resolve().parents[1] / "babelmill" / "data" / "benchmarks" / "udhr_mc"
+OUT = data_file("benchmarks", "udhr_mc")
 TEMPLATE = 'Complete the statement from Article {n} of the Universal Declaration of Human Rights: "{prefix} ..."'
 # The question in the item's own language where we have a translation of the template (a
 # translated benchmark must not share an English sentence with the original: the n-gram audit
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=".cache/udhr")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    from babelmill.demo.udhr import load_languages
+    from demo.udhr import load_languages
 
     decls = load_languages(cache_dir=a.cache_dir)
     langs = [x for x in a.langs.split(",") if x]

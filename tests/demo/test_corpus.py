@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from babelmill.demo import corpus, udhr
-from babelmill.demo.corpus import (
+from demo import corpus, udhr
+from demo.corpus import (
     build_demo_corpus,
     build_langid_eval_set,
     build_parallel_set,
     near_duplicate,
     split_documents,
 )
-from babelmill.demo.udhr import load_languages, udhr_paragraphs
+from demo.udhr import load_languages, udhr_paragraphs
 
 HELDOUT = (28, 29, 30)
 # lang -> (file code, bcp47, dir, paragraph template). {n}: article, {k}: paragraph.

@@ -1,7 +1,11 @@
 """CPU demo: preprocess, train the tiny model, stop, resume, print per-language validation loss.
 
+    python -m demo.pretrain [--data DIR] [--tokenizer tokenizer.json] [--save DIR] [--train-iters N]
+
 Each training leg runs in its own process (as a restarted job would), so the resume is real:
 model, optimizer, scheduler, RNG and data position come back from the checkpoint only.
+Step 5 of `make demo` (demo/run.py); demo/contamination.py trains its models with the same
+helpers.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "pretrain" / "tiny.yaml"
+from babelmill.paths import config_file
+
+TINY = config_file("pretrain", "tiny.yaml")
 
 
 def run_train(config: Path, data: Path, save: Path, extra: list[str]) -> dict:
@@ -33,7 +39,7 @@ def fresh_data_for(tokenizer_json: str, data_dir: Path) -> None:
     (`preprocess` itself refuses to mix tokenizers, rightly, for user directories)."""
     import shutil
 
-    from .data.preprocess import MANIFEST, file_sha256
+    from babelmill.pretrain.data.preprocess import MANIFEST, file_sha256
 
     m = data_dir / MANIFEST
     if m.is_file() and json.loads(m.read_text())["tokenizer"]["sha256"] != file_sha256(str(Path(tokenizer_json).resolve())):
@@ -47,7 +53,7 @@ def fresh_run_for(manifest: dict, run_dir: Path) -> None:
     holding files it did not write, see savedir)."""
     import shutil
 
-    from .savedir import mark
+    from babelmill.pretrain.savedir import mark
 
     key = f"{manifest.get('inputs_fingerprint')}|{manifest['tokenizer']['sha256']}"
     marker = run_dir / "data_key.txt"
@@ -60,7 +66,7 @@ def fresh_run_for(manifest: dict, run_dir: Path) -> None:
 
 def finished(run_dir: Path, train_iters: int) -> bool:
     """The run's `latest` checkpoint is its last step: nothing left to train (no process started)."""
-    from .checkpoint import read_latest
+    from babelmill.pretrain.checkpoint import read_latest
 
     latest = read_latest(run_dir) if run_dir.is_dir() else None
     return latest is not None and latest == f"iter_{train_iters:07d}"
@@ -68,7 +74,7 @@ def finished(run_dir: Path, train_iters: int) -> bool:
 
 def _last_valid(run_dir: Path) -> dict:
     """The last validation record of a run's metrics.jsonl, as {lang: {loss, ppl}}."""
-    from .metrics import METRICS_FILE, read_metrics
+    from babelmill.pretrain.metrics import METRICS_FILE, read_metrics
 
     last = {}
     if (run_dir / METRICS_FILE).exists():
@@ -82,7 +88,7 @@ def demo(data_dir: str, tokenizer_json: str, save_dir: str, balance_json: str | 
          config: str | None = None, train_iters: int = 300, stop_at: int | None = None,
          quiet: bool = False) -> dict:
     """`data_dir` holds the corpus (Parquet/JSONL, e.g. balanced DIR/<lang>/*.parquet)."""
-    from .data.preprocess import preprocess
+    from babelmill.pretrain.data.preprocess import preprocess
 
     save = Path(save_dir)
     save.mkdir(parents=True, exist_ok=True)
@@ -122,7 +128,7 @@ if __name__ == "__main__":
     import argparse
     import tempfile
 
-    from . import synthetic
+    from testing import pretrain_corpus
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", help="corpus dir/file (default: a generated one)")
@@ -132,6 +138,6 @@ if __name__ == "__main__":
     ap.add_argument("--train-iters", type=int, default=300)
     a = ap.parse_args()
     work = Path(a.save or tempfile.mkdtemp(prefix="pretrain-demo-"))
-    data = a.data or str(synthetic.write_corpus(work / "corpus", 150, layout="parquet"))
-    tok = a.tokenizer or str(synthetic.train_tokenizer(work / "tokenizer.json", 400))
+    data = a.data or str(pretrain_corpus.write_corpus(work / "corpus", 150, layout="parquet"))
+    tok = a.tokenizer or str(pretrain_corpus.train_tokenizer(work / "tokenizer.json", 400))
     demo(data, tok, str(work), a.balance, train_iters=a.train_iters)

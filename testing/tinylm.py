@@ -2,7 +2,7 @@
 the demo. A byte-level BPE tokenizer is trained on the corpus itself, the model is a 2-layer GPT-2,
 and training is plain torch (AdamW on random windows of the packed corpus), seeded.
 
-Why here and not in tests/: bench.py and the demo need the same models outside pytest.
+Why here and not in tests/: bench/audit_speed.py needs the same models outside pytest.
 """
 
 from __future__ import annotations

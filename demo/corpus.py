@@ -16,7 +16,7 @@ Everything is deterministic from the seed (one RNG per language, seeded by seed 
 so adding a language does not reshuffle the others); files are written under temporary names
 and renamed, corpus_info.json last, and a rebuild with the same parameters is a no-op.
 
-    python -m babelmill.demo.corpus OUT_DIR [--seed N] [--cache-dir DIR] [--config YAML]
+    python -m demo.corpus OUT_DIR [--seed N] [--cache-dir DIR] [--config YAML]
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from babelmill.demo.udhr import Declaration, load_config, load_languages, udhr_paragraphs
 from babelmill.pipeline.io.writers import atomic_write_bytes, atomic_write_json
+from demo.udhr import Declaration, load_config, load_languages, udhr_paragraphs
 
 FORMAT_VERSION = 2  # bump when the output changes for the same parameters
 KINDS = ("original", "exact_dup", "near_dup", "distractor")

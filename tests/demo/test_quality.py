@@ -8,8 +8,8 @@ import random
 
 import yaml
 
-from babelmill.demo.quality import JUNK_KINDS, build_quality_models, junk_document
-from tests.babelmill.demo.test_corpus import _write_fixture
+from demo.quality import JUNK_KINDS, build_quality_models, junk_document
+from tests.demo.test_corpus import _write_fixture
 
 
 def test_junk_kinds_use_the_language_units():

@@ -1,6 +1,10 @@
 """Tokenizer speed: batch-encode throughput on one core and training time.
 
-    python -m babelmill.tokenizer.bench [--input data/demo/raw] [--json OUT.json]
+    python -m bench.tokenizer_throughput [--input data/demo/raw] [--json OUT.json]
+
+bench/tokenizer_speed.py runs this on the UDHR demo corpus (for `make bench`); the measuring
+code is its own module because tests and bench/tokenizer_parity.py import `encode_throughput`
+without the one-core environment that running a module as a script sets.
 
 One core: TOKENIZERS_PARALLELISM=false makes `encode_batch` run serially (read at each call)
 and RAYON_NUM_THREADS=1 (set before `tokenizers` is imported when run as a module) limits the
@@ -21,7 +25,7 @@ import json  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from babelmill.timing import best_of  # noqa: E402
+from bench.timing import best_of  # noqa: E402
 
 
 def encode_throughput(tokenizer_json, texts: list[str], batch_size: int = 1024, repeat: int = 3) -> dict:
