@@ -23,6 +23,15 @@ does not count towards keep-last-K (a higher-numbered broken checkpoint would ot
 every new one) and is kept, not deleted, for inspection. A run that finds checkpoints but can
 load none stops with an error naming them (nothing renamed) unless asked to restart. A
 checkpoint refused as unsafe (see safe_load) always stops the run.
+
+What a checkpoint holds is a dict of stateful objects handed to the `CheckpointManager` (as
+torch.distributed.checkpoint's `Stateful` and torchtitan's CheckpointManager have it): `model`
+(the model chunks) and `optimizer` go into the sharded dist_checkpointing files (megatron's
+optimizer state is sharded along the model's), `rng` into this rank's rng/rank<r>.pt, and every
+other entry's `state_dict()` into trainer_state.json - `train` (iteration, consumed samples: the
+data position) at its top level, the rest (the LR scheduler) under their names. The manager also
+holds the save policy: `maybe_save(step)` saves every `interval` steps, `force=True` at exit,
+never the same step twice; keep-last-K prunes after each save.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import random
 import re
 import shutil
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -195,17 +205,33 @@ def load_trainer_state(ckpt: Path) -> dict:
     return json.loads((ckpt / TRAINER_STATE).read_text())
 
 
-def find_loadable(save_dir: str | Path, deep: bool = True, report=print) -> Path | None:
-    """The newest checkpoint that passes verification; reports every one it skips."""
-    tried = candidates(save_dir)
+def first_verified(save_dir: str | Path, deep: bool = True, report=print, skip: set[str] | None = None,
+                   rejected: dict[str, str] | None = None) -> Path | None:
+    """The newest candidate checkpoint that matches its manifest, falling back to older ones.
+
+    Reports every checkpoint it passes over. Training's load retries with `skip` (names already
+    passed over or that failed to load; the ones this call passes over are added) and collects
+    the reasons in `rejected` (path -> why), to set them aside or name them in an error."""
+    tried = [c for c in candidates(save_dir) if skip is None or c.name not in skip]
     for i, ckpt in enumerate(tried):
-        reason = verify(ckpt, deep) if ckpt.is_dir() else f"{ckpt} does not exist"
+        reason = verify(ckpt, deep) if ckpt.is_dir() else "it does not exist"
         if reason is None:
             return ckpt
         nxt = tried[i + 1].name if i + 1 < len(tried) else None
         report(f"checkpoint {ckpt} is corrupt or incomplete: {reason}; "
-               + (f"falling back to the previous checkpoint {nxt}" if nxt else "no older checkpoint to use"))
+               + (f"falling back to the previous checkpoint {nxt}" if nxt else
+                  "no older checkpoint to fall back to"))
+        if skip is not None:
+            skip.add(ckpt.name)
+        if rejected is not None:
+            rejected[str(ckpt)] = f"corrupt or incomplete ({reason})"
     return None
+
+
+def find_loadable(save_dir: str | Path, deep: bool = True, report=print) -> Path | None:
+    """The newest checkpoint that passes verification (export and inference; training's load
+    also falls back past checkpoints that verify but cannot be loaded)."""
+    return first_verified(save_dir, deep, report)
 
 
 # ---------------------------------------------------------------- sharded state dicts
@@ -238,25 +264,93 @@ def _apply_loaded(state: dict, model_chunks: list, optimizer) -> None:
         optimizer.load_state_dict(state["optimizer"])
 
 
+# ---------------------------------------------------------------- stateful objects
+
+class Stateful(Protocol):
+    """What the manager saves and restores (torch.distributed.checkpoint.stateful.Stateful)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state_dict: dict) -> None: ...
+
+
+class RNGState:
+    """This rank's python/numpy/torch(/cuda) RNG state as a stateful object."""
+
+    def state_dict(self) -> dict:
+        return rng_state()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        set_rng_state(state_dict)
+
+
+MODEL, OPTIMIZER, RNG, TRAIN = "model", "optimizer", "rng", "train"
+_SHARDED = (MODEL, OPTIMIZER)  # megatron sharded state dicts, not state_dict()/load_state_dict
+
+
 # ---------------------------------------------------------------- saving
 
 class CheckpointManager:
-    """Saves every N steps / at exit, keeps the last K, loads the newest verifiable one."""
+    """Saves a dict of stateful objects by its save policy, keeps the last K, loads the newest
+    verifiable checkpoint back into them.
+
+    `states`: `model` (list of model chunks) and `optimizer` (megatron's, or None) are saved
+    sharded, `rng` per rank, any other entry as JSON in trainer_state.json (`train` at its top
+    level); `metadata` is static JSON written after them (config, vocab, tokenizer name).
+    `interval`: `maybe_save` saves at steps divisible by it. Without `states` the manager only
+    saves what `save()` is handed (the importer writes a weights-only checkpoint that way)."""
 
     def __init__(self, save_dir: str | Path, keep_last: int = 3, checksum: str = "sha256",
-                 async_save: bool = False):
+                 async_save: bool = False, states: dict | None = None, interval: int | None = None,
+                 metadata: dict | None = None, tokenizer_json: str | None = None):
         self.save_dir = Path(save_dir)
         self.keep_last = keep_last
         self.checksum = checksum
         self.async_save = async_save
+        self.states = dict(states or {})
+        self.interval = interval
+        self.metadata = dict(metadata or {})
+        self.tokenizer_json = tokenizer_json
         self._queue = None
         self.last_saved_iteration: int | None = None
         self.set_aside_dirs: list[Path] = []  # set by load()
         self.restarted = False  # load() found checkpoints, loaded none, and was told to restart
 
+    # -- save policy
+    def maybe_save(self, step: int, force: bool = False) -> Path | None:
+        """Save `states` at `step` if the policy says so: every `interval` steps, or `force`
+        (the end of a run, --exit-after); never twice for one step. The new dir, or None."""
+        if self.last_saved_iteration == step:
+            return None
+        if not force and (self.interval is None or step % self.interval):
+            return None
+        return self.save(step, self.states[MODEL], self.states.get(OPTIMIZER), self.trainer_state(),
+                         tokenizer_json=self.tokenizer_json, rng=self.states.get(RNG))
+
+    def trainer_state(self) -> dict:
+        """trainer_state.json's content from `states` and `metadata`."""
+        out = {}
+        if TRAIN in self.states:
+            out.update(self.states[TRAIN].state_dict())
+        for name, obj in self.states.items():
+            if name not in (*_SHARDED, RNG, TRAIN):
+                out[name] = obj.state_dict()
+        out.update(self.metadata)
+        return out
+
+    def _restore_json_states(self, trainer_state: dict) -> None:
+        """Load trainer_state.json into the JSON states; one absent from the checkpoint (the
+        scheduler of a weights-only import) keeps its fresh state."""
+        for name, obj in self.states.items():
+            if name == TRAIN:
+                obj.load_state_dict(trainer_state)
+            elif name not in (*_SHARDED, RNG) and name in trainer_state:
+                obj.load_state_dict(trainer_state[name])
+
     # -- save
     def save(self, iteration: int, model_chunks: list, optimizer, trainer_state: dict,
-             tokenizer_json: str | None = None) -> Path:
+             tokenizer_json: str | None = None, rng: Stateful | None = None) -> Path:
+        """Write a checkpoint of exactly these objects now (no policy); see `maybe_save`."""
         from megatron.core import dist_checkpointing
 
         final = self.save_dir / iter_name(iteration)
@@ -273,7 +367,7 @@ class CheckpointManager:
             if tokenizer_json:  # self-describing: inference needs only this directory
                 shutil.copyfile(tokenizer_json, partial / "tokenizer.json")
         _barrier()
-        torch.save(rng_state(), partial / "rng" / f"rank{_rank()}.pt")
+        torch.save((rng or RNGState()).state_dict(), partial / "rng" / f"rank{_rank()}.pt")
         sd = _sharded_state_dict(model_chunks, optimizer, is_loading=False)
         if self.async_save:
             from megatron.core.dist_checkpointing.strategies.async_utils import AsyncCallsQueue
@@ -343,9 +437,9 @@ class CheckpointManager:
             self._queue = None
 
     # -- load
-    def load(self, model_chunks: list, optimizer, report=print,
-             restart: bool = False) -> tuple[Path, dict] | None:
-        """Restore the newest valid checkpoint into model/optimizer and this rank's RNG.
+    def load(self, report=print, restart: bool = False) -> tuple[Path, dict] | None:
+        """Restore the newest valid checkpoint into `states`: model/optimizer, this rank's RNG,
+        then the JSON states (a weights-only checkpoint: the model only, and the data position).
 
         Returns (checkpoint dir, trainer_state), or None when there is nothing to resume from
         (no checkpoint, or none loadable and `restart`; `self.set_aside_dirs` then lists those).
@@ -362,11 +456,9 @@ class CheckpointManager:
         while True:
             choice = [None]
             if _rank() == 0:
-                for ckpt in candidates(self.save_dir):
-                    if ckpt.name in skip:
-                        continue
-                    choice[0] = self._first_valid_from(ckpt, skip, report, rejected)
-                    break
+                found = first_verified(self.save_dir, deep=self.checksum == "sha256", report=report,
+                                       skip=skip, rejected=rejected)
+                choice[0] = None if found is None else str(found)
             if torch.distributed.is_initialized():
                 torch.distributed.broadcast_object_list(choice, src=0)
             if choice[0] is None:
@@ -374,7 +466,7 @@ class CheckpointManager:
             ckpt = Path(choice[0])
             err, code = None, 0
             try:
-                self._load_into(ckpt, model_chunks, optimizer)
+                self._load_into(ckpt)
             except UnsafeCheckpointError as e:  # never a fallback: stop the run
                 err, code = str(e), 2
             except (Exception, _checkpoint_exception()) as e:  # noqa: BLE001 - unreadable: an older one
@@ -393,11 +485,14 @@ class CheckpointManager:
                 skip.add(ckpt.name)
                 continue
             self._set_aside(rejected, report, loaded=ckpt)
-            return ckpt, load_trainer_state(ckpt)
+            state = load_trainer_state(ckpt)
+            self._restore_json_states(state)
+            return ckpt, state
 
-    def _load_into(self, ckpt: Path, model_chunks: list, optimizer) -> None:
+    def _load_into(self, ckpt: Path) -> None:
         from .safe_load import safe_load, torch_load_weights_only
 
+        model_chunks, optimizer = self.states[MODEL], self.states.get(OPTIMIZER)
         # a weights-only checkpoint (`babelmill pretrain import`): the model only; the optimizer
         # starts fresh and the RNG keeps this run's seed
         weights_only = bool(load_trainer_state(ckpt).get("weights_only"))
@@ -413,7 +508,8 @@ class CheckpointManager:
             rng_file = ckpt / "rng" / "rank0.pt"
             log.warning("%s: no RNG state for rank %d (different world size?); using rank 0's",
                         ckpt, _rank())
-        set_rng_state(torch_load_weights_only(rng_file, str(rng_file), map_location="cpu"))
+        rng = self.states.get(RNG) or RNGState()
+        rng.load_state_dict(torch_load_weights_only(rng_file, str(rng_file), map_location="cpu"))
 
     def _nothing_loadable(self, rejected: dict[str, str], restart: bool, report) -> None:
         """No checkpoint left to try: fine if there was none; else stop, or set them aside."""
@@ -454,21 +550,6 @@ class CheckpointManager:
                 else:
                     (self.save_dir / LATEST).unlink()
         _barrier()
-
-    def _first_valid_from(self, start: Path, skip: set[str], report, rejected: dict[str, str]) -> str | None:
-        tried = [c for c in candidates(self.save_dir) if c.name not in skip]
-        tried = tried[tried.index(start):] if start in tried else tried
-        for i, ckpt in enumerate(tried):
-            reason = verify(ckpt, deep=self.checksum == "sha256") if ckpt.is_dir() else "it does not exist"
-            if reason is None:
-                return str(ckpt)
-            nxt = tried[i + 1].name if i + 1 < len(tried) else None
-            report(f"checkpoint {ckpt} is corrupt or incomplete: {reason}; "
-                   + (f"falling back to the previous checkpoint {nxt}" if nxt else
-                      "no older checkpoint to fall back to"))
-            skip.add(ckpt.name)
-            rejected[str(ckpt)] = f"corrupt or incomplete ({reason})"
-        return None
 
 
 def _checkpoint_exception() -> type:

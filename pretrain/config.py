@@ -2,11 +2,17 @@
 
 A config names a model preset and overrides any of its fields, and sets parallelism, batch,
 schedule, data split and checkpointing. The same file drives a CPU smoke run and a multi-node
-GPU run; `precision: auto` and `checkpoint.async_save: auto` pick bf16 / async on GPU.
+GPU run: settings left to `auto` (or unset, as `model.vocab_size`) depend on where the run
+lands. `resolve` turns them into concrete values in one place, given the `World` the run found
+(data-parallel size, GPU or not) and the tokenizer; training uses only the `ResolvedConfig`,
+and the save dir's run_config.json records it, so a run says what it actually ran with.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -198,3 +204,90 @@ def config_with_overrides(cfg: PretrainConfig, overrides: dict) -> PretrainConfi
 def config_from_dict(data: dict) -> PretrainConfig:
     """Rebuild a config saved inside a checkpoint (already merged and validated once)."""
     return PretrainConfig.model_validate(data)
+
+
+# ---------------------------------------------------------------- resolving `auto` settings
+
+@dataclass(frozen=True)
+class World:
+    """What the run found at start-up that `auto` settings depend on."""
+
+    data_parallel_size: int
+    cuda: bool  # GPUs: mixed precision, the distributed optimizer and async saves need them
+
+    @classmethod
+    def current(cls, data_parallel_size: int) -> World:
+        import torch
+
+        return cls(data_parallel_size, torch.cuda.is_available())
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """Every setting the config may leave to the run, made concrete (see `resolve`)."""
+
+    precision: Literal["fp32", "bf16", "fp16"]
+    distributed_optimizer: bool
+    async_save: bool
+    prefetch: bool
+    data_parallel_size: int
+    num_microbatches: int
+    lr_decay_iters: int
+    wsd_decay_iters: int | None  # the WSD schedule's final decay: a tenth of the decay length
+    vocab_size: int | None = None  # None until `with_tokenizer` (model.vocab_size or the padded tokenizer's)
+
+    def with_tokenizer(self, cfg: PretrainConfig, tokenizer_vocab: int) -> ResolvedConfig:
+        """The model's vocabulary: `model.vocab_size`, else the tokenizer's padded to
+        make_vocab_size_divisible_by x tensor parallel (megatron's rule, so TP shards are even)."""
+        m = cfg.model
+        vocab = m.vocab_size or padded_vocab_size(tokenizer_vocab, m.make_vocab_size_divisible_by,
+                                                  cfg.parallel.tensor)
+        if vocab < tokenizer_vocab:
+            raise ValueError(f"model.vocab_size {vocab} < tokenizer vocab {tokenizer_vocab}")
+        return dataclasses.replace(self, vocab_size=vocab)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def padded_vocab_size(vocab: int, divisible_by: int, tensor_parallel: int = 1) -> int:
+    multiple = divisible_by * tensor_parallel
+    return int(math.ceil(vocab / multiple) * multiple)
+
+
+def resolve_precision(precision: str, cuda: bool) -> str:
+    """auto: bf16 on GPU, fp32 on CPU; bf16/fp16 asked for on CPU fall back to fp32, since
+    megatron's mixed-precision optimizers are CUDA-only."""
+    if precision == "auto":
+        return "bf16" if cuda else "fp32"
+    if precision in ("bf16", "fp16") and not cuda:
+        return "fp32"
+    return precision
+
+
+def resolve_distributed_optimizer(value: bool | str, cuda: bool) -> bool:
+    """auto: on GPU only (megatron's distributed optimizer shards over NCCL buffers)."""
+    on = cuda if value == "auto" else bool(value)
+    if on and not cuda:
+        raise ValueError("parallel.distributed_optimizer needs GPUs; use `auto` or false on CPU")
+    return on
+
+
+def resolve(cfg: PretrainConfig, world: World) -> ResolvedConfig:
+    """Every `auto` of `cfg` made concrete for `world`; raises on settings `world` cannot run.
+
+    The vocabulary waits for the tokenizer (`ResolvedConfig.with_tokenizer`): it is known only
+    once the data is opened, and resolving the rest first stops a bad config before that."""
+    t, o = cfg.train, cfg.optimizer
+    num_micro = cfg.num_microbatches(world.data_parallel_size)
+    precision = resolve_precision(t.precision, world.cuda)
+    dist_opt = resolve_distributed_optimizer(cfg.parallel.distributed_optimizer, world.cuda)
+    a = cfg.checkpoint.async_save
+    async_save = world.cuda if a == "auto" else bool(a)
+    # prefetch on CPU competes with the step for the GIL (see TrainConfig.prefetch)
+    prefetch = t.prefetch == "on" or (t.prefetch == "auto" and world.cuda)
+    decay = o.decay_iters or t.train_iters
+    return ResolvedConfig(
+        precision=precision, distributed_optimizer=dist_opt, async_save=async_save, prefetch=prefetch,
+        data_parallel_size=world.data_parallel_size, num_microbatches=num_micro, lr_decay_iters=decay,
+        wsd_decay_iters=max(1, decay // 10) if o.decay_style == "WSD" else None)

@@ -1,4 +1,9 @@
-"""The training loop on megatron-core: schedules, optimizer, scheduler, eval, checkpoints.
+"""The training loop on megatron-core: set-up, the schedule of evals/logs/checkpoints, resume.
+
+What one step computes (micro-batches, forward step, loss, forward/backward schedule) is in
+`step`; which concrete values `auto` settings take is decided once, by `config.resolve`, and
+recorded in run_config.json; what a checkpoint holds and when one is written is the
+`CheckpointManager`'s (a dict of stateful objects and a save policy). The trainer wires them.
 
 Data order is a pure function of `consumed_samples`: step k of every run reads global samples
 [k*G, (k+1)*G) of the (seeded, cached) blended GPTDataset, data-parallel rank r taking its
@@ -19,12 +24,16 @@ from pathlib import Path
 
 import torch
 
-from . import cpu_compat, savedir
-from .checkpoint import CheckpointManager
-from .config import PretrainConfig, config_with_overrides, load_config
+from . import cpu_compat, savedir, step
+from .checkpoint import CheckpointManager, RNGState
+from .config import PretrainConfig, World, config_with_overrides, load_config, resolve
 from .distributed import DistInfo, init_model_parallel, init_process_group, set_seed, shutdown
 from .metrics import METRICS_FILE, MetricsLogger, rotate
-from .model import build_gpt, padded_vocab_size, resolve_precision, wrap_for_training
+from .model import build_gpt, wrap_for_training
+from .step import forward_step, microbatches
+
+# forward_step and microbatches are step's; imported from here by the benchmarks
+__all__ = ["Trainer", "TrainProgress", "TrainResult", "forward_step", "microbatches", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -46,40 +55,23 @@ class TrainResult:
     tokens_per_second: float = 0.0
 
 
-# ------------------------------------------------------------------ batches
+@dataclass
+class TrainProgress:
+    """The run's position (the checkpoint's `train` state): steps done and samples consumed,
+    which is all the data order depends on. `train_iters` is saved beside them so a resume with
+    another schedule length can be warned about."""
 
-def _collate(samples: list[dict]) -> dict:
-    return {k: torch.stack([torch.as_tensor(s[k]) for s in samples])
-            for k in ("tokens", "labels", "loss_mask", "position_ids")}
+    train_iters: int
+    iteration: int = 0
+    consumed_samples: int = 0
 
+    def state_dict(self) -> dict:
+        return {"iteration": self.iteration, "consumed_samples": self.consumed_samples,
+                "train_iters": self.train_iters}
 
-def microbatches(dataset, start: int, num_micro: int, mbs: int, dp_size: int, dp_rank: int,
-                 device: torch.device) -> list[dict]:
-    """This rank's micro-batches of the global batch that starts at sample `start`."""
-    out = []
-    n = len(dataset)
-    for m in range(num_micro):
-        base = start + m * mbs * dp_size + dp_rank * mbs
-        batch = _collate([dataset[(base + i) % n] for i in range(mbs)])
-        if device.type == "cuda":
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        out.append(batch)
-    return out
-
-
-def forward_step(data_iterator, model):
-    """megatron-core forward step: per-token loss -> masked mean over the micro-batch."""
-    batch = next(data_iterator)
-    output = model(batch["tokens"], batch["position_ids"], None, labels=batch["labels"])
-
-    def loss_func(output_tensor):
-        mask = batch["loss_mask"].float().reshape(-1)
-        losses = output_tensor.float().reshape(-1)
-        denom = mask.sum().clamp(min=1.0)
-        loss = (losses * mask).sum() / denom
-        return loss, {"lm loss": torch.stack([(losses * mask).sum().detach(), denom.detach()])}
-
-    return output, loss_func
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.iteration = state_dict["iteration"]
+        self.consumed_samples = state_dict["consumed_samples"]
 
 
 class _Inline:
@@ -97,24 +89,6 @@ class _Inline:
 
     def shutdown(self, wait: bool = True) -> None:
         pass
-
-
-def _reduce_loss(losses: list[dict]) -> float:
-    """Token-weighted mean loss over micro-batches and all data-parallel ranks / last stage."""
-    acc = torch.zeros(2, dtype=torch.float64)
-    for d in losses:
-        acc += d["lm loss"].double().cpu()
-    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
-        from megatron.core import parallel_state
-
-        if not parallel_state.is_pipeline_last_stage(ignore_virtual=True):
-            acc.zero_()
-        if parallel_state.get_tensor_model_parallel_rank() != 0:
-            acc.zero_()
-        t = acc.to(torch.cuda.current_device()) if torch.cuda.is_available() else acc
-        torch.distributed.all_reduce(t)
-        acc = t.cpu()
-    return (acc[0] / acc[1].clamp(min=1)).item()
 
 
 # ------------------------------------------------------------------ trainer
@@ -155,12 +129,8 @@ class Trainer:
         self.rank = self.dist.rank
         self.dp_size = parallel_state.get_data_parallel_world_size()
         self.dp_rank = parallel_state.get_data_parallel_rank()
-        self.num_micro = cfg.num_microbatches(self.dp_size)
-        self.precision = resolve_precision(cfg.train.precision)
-        dist_opt = cfg.parallel.distributed_optimizer
-        self.distributed_optimizer = (not cpu_compat.needed()) if dist_opt == "auto" else bool(dist_opt)
-        if self.distributed_optimizer and cpu_compat.needed():
-            raise ValueError("parallel.distributed_optimizer needs GPUs; use `auto` or false on CPU")
+        # every `auto` made concrete here, before any data is read; the vocabulary once it is
+        self.resolved = resolve(cfg, World.current(self.dp_size))
 
         t = cfg.train
         gbs = t.global_batch_size
@@ -170,48 +140,45 @@ class Trainer:
             valid_samples=max(1, t.eval_iters) * gbs,
             cache_dir=self.save_dir / "data_cache", balance_json=cfg.data.balance,
             eod_mask_loss=cfg.data.eod_mask_loss, tokenizer_json=self.tokenizer_json)
-        tok = self.datasets.tokenizer
-        self.vocab_size = cfg.model.vocab_size or padded_vocab_size(
-            tok.vocab_size, cfg.model.make_vocab_size_divisible_by, cfg.parallel.tensor)
-        if self.vocab_size < tok.vocab_size:
-            raise ValueError(f"model.vocab_size {self.vocab_size} < tokenizer vocab {tok.vocab_size}")
+        self.resolved = r = self.resolved.with_tokenizer(cfg, self.datasets.tokenizer.vocab_size)
 
-        chunks, self.tconf = build_gpt(cfg.model, self.vocab_size, cfg, self.precision,
-                                       device=self.dist.device)
+        chunks, self.tconf = build_gpt(cfg.model, r.vocab_size, cfg, r.precision, device=self.dist.device)
         self.unwrapped = chunks
-        self.model = wrap_for_training(chunks, self.tconf, self.precision, self.distributed_optimizer)
+        self.model = wrap_for_training(chunks, self.tconf, r.precision, r.distributed_optimizer)
         o = cfg.optimizer
         self.optimizer = get_megatron_optimizer(OptimizerConfig(
             optimizer="adam", lr=o.lr, min_lr=o.min_lr, weight_decay=o.weight_decay,
             adam_beta1=o.adam_beta1, adam_beta2=o.adam_beta2, adam_eps=o.adam_eps,
-            clip_grad=o.clip_grad, bf16=self.precision == "bf16", fp16=self.precision == "fp16",
-            params_dtype=self.tconf.params_dtype, use_distributed_optimizer=self.distributed_optimizer,
+            clip_grad=o.clip_grad, bf16=r.precision == "bf16", fp16=r.precision == "fp16",
+            params_dtype=self.tconf.params_dtype, use_distributed_optimizer=r.distributed_optimizer,
         ), self.model)
         self.scheduler = OptimizerParamScheduler(
             self.optimizer, init_lr=0.0, max_lr=o.lr, min_lr=o.min_lr,
-            lr_warmup_steps=o.warmup_iters, lr_decay_steps=o.decay_iters or t.train_iters,
+            lr_warmup_steps=o.warmup_iters, lr_decay_steps=r.lr_decay_iters,
             lr_decay_style=o.decay_style, start_wd=o.weight_decay, end_wd=o.weight_decay,
             wd_incr_steps=t.train_iters, wd_incr_style="constant",
-            wsd_decay_steps=max(1, (o.decay_iters or t.train_iters) // 10) if o.decay_style == "WSD" else None,
+            wsd_decay_steps=r.wsd_decay_iters,
             lr_wsd_decay_style="cosine" if o.decay_style == "WSD" else None)
         self.tconf.finalize_model_grads_func = finalize_model_grads
         self.tconf.grad_scale_func = self.optimizer.scale_loss
-        if self.distributed_optimizer:
+        if r.distributed_optimizer:
             no_sync = [m.no_sync for m in self.model]
             self.tconf.no_sync_func = no_sync[0] if len(no_sync) == 1 else no_sync
-        from megatron.core.pipeline_parallel import get_forward_backward_func
-
-        self.fb = get_forward_backward_func()
-        async_save = cfg.checkpoint.async_save
+        self.schedule = step.StepSchedule.for_model(r.num_microbatches, t.micro_batch_size,
+                                                    cfg.model.seq_length)
+        self.train_state = TrainProgress(train_iters=t.train_iters)
         self.ckpt = CheckpointManager(
-            self.save_dir, cfg.checkpoint.keep_last, cfg.checkpoint.checksum,
-            async_save=(not cpu_compat.needed()) if async_save == "auto" else bool(async_save))
-        self.iteration = 0
-        self.consumed = 0
+            self.save_dir, cfg.checkpoint.keep_last, cfg.checkpoint.checksum, async_save=r.async_save,
+            states={"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
+                    "rng": RNGState(), "train": self.train_state},
+            interval=cfg.checkpoint.save_interval,
+            metadata={"vocab_size": r.vocab_size, "config": cfg.model_dump(mode="json"),
+                      "tokenizer": TOKENIZER_COPY},
+            tokenizer_json=self.datasets.tokenizer.path)
         self.resumed_from = None
         run = self._run_files()
         savedir.check_same_run(self.save_dir, run)
-        loaded = self.ckpt.load(self.model, self.optimizer, report=self._report0, restart=self.restart)
+        loaded = self.ckpt.load(report=self._report0, restart=self.restart)
         # only now: a failed or refused load must leave the save dir's run files as they were
         self._write_run_files(run)
         if self.ckpt.restarted and self.rank == 0:
@@ -219,12 +186,8 @@ class Trainer:
                 kept = rotate(self.save_dir / name)
                 if kept is not None:
                     self._report0(f"--restart: kept the previous {name} as {kept.name}")
-        if loaded is not None:
+        if loaded is not None:  # the manager restored model, optimizer, RNG, scheduler, progress
             ckpt, state = loaded
-            self.iteration = state["iteration"]
-            self.consumed = state["consumed_samples"]
-            if "scheduler" in state:  # absent in a weights-only (imported) checkpoint
-                self.scheduler.load_state_dict(state["scheduler"])
             self.resumed_from = str(ckpt)
             if state.get("train_iters") not in (None, t.train_iters):
                 self._report0(f"warning: resuming with train_iters={t.train_iters} but the checkpoint "
@@ -247,10 +210,42 @@ class Trainer:
             self.report(msg)
             log.info(msg)
 
+    # -- the run's position and resolved settings, under the names the benchmarks read
+    @property
+    def iteration(self) -> int:
+        return self.train_state.iteration
+
+    @property
+    def consumed(self) -> int:
+        return self.train_state.consumed_samples
+
+    @property
+    def precision(self) -> str:
+        return self.resolved.precision
+
+    @property
+    def distributed_optimizer(self) -> bool:
+        return self.resolved.distributed_optimizer
+
+    @property
+    def num_micro(self) -> int:
+        return self.resolved.num_microbatches
+
+    @property
+    def vocab_size(self) -> int:
+        return self.resolved.vocab_size
+
+    @property
+    def fb(self):
+        """megatron's forward/backward function for this pipeline layout (`step.StepSchedule`)."""
+        return self.schedule.forward_backward
+
     def _run_files(self) -> dict:
-        """run_config.json's content: the config, tokenizer (and its hash), data, weights."""
+        """run_config.json's content: the config as given and as resolved for this world, the
+        tokenizer (and its hash), data, weights."""
         tok_src = Path(self.datasets.tokenizer.path)
-        return {"config": self.cfg.model_dump(mode="json"), "vocab_size": self.vocab_size,
+        return {"config": self.cfg.model_dump(mode="json"), "resolved": self.resolved.to_json(),
+                "vocab_size": self.vocab_size,
                 "tokenizer": TOKENIZER_COPY, "tokenizer_source": str(tok_src),
                 "tokenizer_sha256": savedir.sha256_file(tok_src),
                 "eos_id": self.datasets.tokenizer.eod, "data_dir": self.data_dir,
@@ -269,18 +264,7 @@ class Trainer:
         tmp.write_text(json.dumps(run, indent=1))
         tmp.replace(self.save_dir / RUN_CONFIG)
 
-    def _trainer_state(self) -> dict:
-        return {"iteration": self.iteration, "consumed_samples": self.consumed,
-                "train_iters": self.cfg.train.train_iters, "scheduler": self.scheduler.state_dict(),
-                "vocab_size": self.vocab_size, "config": self.cfg.model_dump(mode="json"),
-                "tokenizer": TOKENIZER_COPY}
-
     # -- steps
-    def _iterators(self, batches: list[dict]):
-        if len(self.model) == 1:
-            return iter(batches)
-        return [iter(batches) for _ in self.model]
-
     def _batches_at(self, consumed: int) -> list[dict]:
         t = self.cfg.train
         return microbatches(self.datasets.train, consumed, self.num_micro, t.micro_batch_size,
@@ -288,22 +272,12 @@ class Trainer:
 
     def train_step(self, batches: list[dict] | None = None) -> tuple[float, float | None]:
         """One optimizer step on the global batch at `consumed` (`batches` if prefetched)."""
-        t = self.cfg.train
         if batches is None:
             batches = self._batches_at(self.consumed)
-        for m in self.model:
-            m.zero_grad_buffer()
-        self.optimizer.zero_grad()
-        losses = self.fb(forward_step_func=forward_step, data_iterator=self._iterators(batches),
-                         model=self.model, num_microbatches=self.num_micro,
-                         seq_length=self.cfg.model.seq_length, micro_batch_size=t.micro_batch_size,
-                         forward_only=False)
-        ok, grad_norm, _ = self.optimizer.step()
-        if ok:
-            self.scheduler.step(increment=1)
-        self.iteration += 1
-        self.consumed += t.global_batch_size
-        return _reduce_loss(losses), grad_norm
+        loss, grad_norm = step.train_step(self.schedule, batches, self.model, self.optimizer, self.scheduler)
+        self.train_state.iteration += 1
+        self.train_state.consumed_samples += self.cfg.train.global_batch_size
+        return loss, grad_norm
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -320,11 +294,8 @@ class Trainer:
             for k in range(t.eval_iters):
                 batches = microbatches(ds, k * t.global_batch_size, self.num_micro, t.micro_batch_size,
                                        self.dp_size, self.dp_rank, self.dist.device)
-                acc += self.fb(forward_step_func=forward_step, data_iterator=self._iterators(batches),
-                               model=self.model, num_microbatches=self.num_micro,
-                               seq_length=self.cfg.model.seq_length,
-                               micro_batch_size=t.micro_batch_size, forward_only=True)
-            loss = _reduce_loss(acc)
+                acc += step.eval_losses(self.schedule, batches, self.model)
+            loss = step.reduce_loss(acc)
             out[name] = {"loss": loss, "ppl": math.exp(min(loss, 50.0))}
         for m in self.model:
             m.train()
@@ -341,12 +312,6 @@ class Trainer:
         flops_per_token = 6 * self.n_params + 12 * m.num_layers * m.hidden_size * m.seq_length
         return flops_per_token * tokens_per_s / (peak * torch.distributed.get_world_size())
 
-    def save(self) -> None:
-        if self.ckpt.last_saved_iteration == self.iteration:
-            return
-        self.ckpt.save(self.iteration, self.model, self.optimizer, self._trainer_state(),
-                       tokenizer_json=self.datasets.tokenizer.path)
-
     def run(self, save_at_exit: bool = True) -> TrainResult:
         cfg, t = self.cfg, self.cfg.train
         stop = min(t.train_iters, self.exit_after) if self.exit_after else t.train_iters
@@ -359,8 +324,7 @@ class Trainer:
         # consumed_samples, so prefetching cannot change data order)
         from concurrent.futures import ThreadPoolExecutor
 
-        prefetch = t.prefetch == "on" or (t.prefetch == "auto" and self.dist.device.type == "cuda")
-        pool = ThreadPoolExecutor(max_workers=1) if prefetch else _Inline()
+        pool = ThreadPoolExecutor(max_workers=1) if self.resolved.prefetch else _Inline()
         nxt = pool.submit(self._batches_at, self.consumed) if self.iteration < stop else None
         try:
             while self.iteration < stop:
@@ -394,10 +358,9 @@ class Trainer:
                                       "valid": {k: v["loss"] for k, v in ev.items()},
                                       "valid_ppl": {k: v["ppl"] for k, v in ev.items()}})
                     window_t = time.perf_counter()  # keep eval time out of tokens/s
-                if self.iteration % cfg.checkpoint.save_interval == 0:
-                    self.save()
+                self.ckpt.maybe_save(self.iteration)  # every checkpoint.save_interval steps
             if save_at_exit:
-                self.save()
+                self.ckpt.maybe_save(self.iteration, force=True)
         finally:
             pool.shutdown(wait=True)
             self.ckpt.close()

@@ -8,26 +8,11 @@ the same code on both.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from . import cpu_compat
 from .config import ModelConfig, PretrainConfig
-
-
-def padded_vocab_size(vocab: int, divisible_by: int, tensor_parallel: int = 1) -> int:
-    multiple = divisible_by * tensor_parallel
-    return int(math.ceil(vocab / multiple) * multiple)
-
-
-def resolve_precision(precision: str) -> str:
-    if precision == "auto":
-        return "bf16" if torch.cuda.is_available() else "fp32"
-    if precision in ("bf16", "fp16") and not torch.cuda.is_available():
-        return "fp32"  # mixed precision optimizers in megatron are CUDA-only
-    return precision
 
 
 def transformer_config(m: ModelConfig, cfg: PretrainConfig | None = None, precision: str = "fp32",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .config import ModelConfig, PretrainConfig, load_config
+from .config import ModelConfig, PretrainConfig, load_config, resolve_distributed_optimizer
 
 DEFAULT_VOCAB = 128_000
 
@@ -66,7 +66,7 @@ def plan(config: str | PretrainConfig, world_size: int | None = None, vocab_size
     if world % (p.tensor * p.pipeline):
         raise ValueError(f"world size {world} is not divisible by tensor x pipeline = {p.tensor * p.pipeline}")
     dp = world // (p.tensor * p.pipeline)
-    dist_opt = p.distributed_optimizer in (True, "auto")
+    dist_opt = resolve_distributed_optimizer(p.distributed_optimizer, cuda=True)  # a plan is for GPUs
     shard = p.tensor * p.pipeline
     per_gpu_params = total / shard
     gib = 1024 ** 3

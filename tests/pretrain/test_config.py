@@ -65,3 +65,51 @@ def test_inconsistent_values(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+# ---------------------------------------------------------------- `auto` settings, resolved
+
+def test_auto_settings_resolve_per_world():
+    from babelmill.pretrain.config import World, resolve
+
+    cfg = load_config(ROOT / "configs" / "pretrain" / "tiny.yaml")
+    assert (cfg.train.precision, cfg.parallel.distributed_optimizer, cfg.checkpoint.async_save,
+            cfg.train.prefetch) == ("auto",) * 4
+    cpu = resolve(cfg, World(data_parallel_size=1, cuda=False))
+    assert (cpu.precision, cpu.distributed_optimizer, cpu.async_save, cpu.prefetch) == ("fp32", False, False, False)
+    gpu = resolve(cfg, World(data_parallel_size=1, cuda=True))
+    assert (gpu.precision, gpu.distributed_optimizer, gpu.async_save, gpu.prefetch) == ("bf16", True, True, True)
+    assert cpu.lr_decay_iters == cfg.train.train_iters and cpu.num_microbatches == 1
+    assert cpu.vocab_size is None  # until the tokenizer is known
+    assert cpu.with_tokenizer(cfg, 400).vocab_size == 512  # padded to make_vocab_size_divisible_by
+
+
+def test_resolve_refuses_what_the_world_cannot_run():
+    from babelmill.pretrain.config import World, config_with_overrides, resolve
+
+    cfg = load_config(ROOT / "configs" / "pretrain" / "tiny.yaml")
+    with pytest.raises(ValueError, match="distributed_optimizer needs GPUs"):
+        resolve(config_with_overrides(cfg, {"parallel.distributed_optimizer": True}), World(1, cuda=False))
+    with pytest.raises(ConfigError, match="not divisible by micro_batch_size x data-parallel size = 24"):
+        resolve(cfg, World(data_parallel_size=3, cuda=False))
+    small = config_with_overrides(cfg, {"model.vocab_size": 256})
+    with pytest.raises(ValueError, match="model.vocab_size 256 < tokenizer vocab 400"):
+        resolve(small, World(1, cuda=False)).with_tokenizer(small, 400)
+
+
+def test_run_config_records_resolved_values(straight_run):
+    """The straight run's config leaves precision, distributed optimizer, async saves and
+    prefetch to `auto` and the vocabulary to the tokenizer: run_config.json says what ran."""
+    import json
+
+    import torch
+
+    run = json.loads((straight_run / "run_config.json").read_text())
+    assert run["config"]["train"]["precision"] == "auto"  # the config as given stays beside it
+    r = run["resolved"]
+    assert "auto" not in r.values() and None not in (r["precision"], r["vocab_size"])
+    on_gpu = ("bf16", True, True, True) if torch.cuda.is_available() else ("fp32", False, False, False)
+    assert (r["precision"], r["distributed_optimizer"], r["async_save"], r["prefetch"]) == on_gpu
+    assert r["vocab_size"] == run["vocab_size"] == 512
+    assert r["num_microbatches"] == 1 and r["data_parallel_size"] == 1
+    assert r["lr_decay_iters"] == run["config"]["train"]["train_iters"]
