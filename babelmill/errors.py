@@ -16,3 +16,9 @@ class BabelmillError(Exception):
     def one_line(self) -> str:
         """The message on one line (multi-line messages list several problems)."""
         return " ".join(str(self).split())
+
+
+def error_line(e: BaseException) -> str:
+    """The one form every subcommand prints a user error in: `babelmill: error: ...` on one line
+    (the lines of a multi-line message joined by "; ")."""
+    return "babelmill: error: " + "; ".join(line.strip() for line in str(e).splitlines() if line.strip())

@@ -53,6 +53,7 @@ def _checkpoint_errors() -> tuple[type, ...]:
 def cmd_audit(args) -> int:
     from babelmill.contamination.audit import run_audit
     from babelmill.contamination.items import BenchmarkError
+    from babelmill.errors import error_line
 
     try:
         res = run_audit(args.model, args.benchmark, corpora=args.corpus, seed=args.seed, json_out=args.json,
@@ -64,7 +65,7 @@ def cmd_audit(args) -> int:
     except Exception as e:  # noqa: BLE001 - bad input is one line and exit 2; anything else re-raised
         if not isinstance(e, (BenchmarkError, FileNotFoundError, ValueError, *_checkpoint_errors())):
             raise
-        print("audit: error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     for name, b in res["benchmarks"].items():
         li = b.get("language_identification")

@@ -48,6 +48,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from babelmill.errors import BabelmillError
 from babelmill.fileutil import sha256_file
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ CORRUPT_SUFFIX = ".corrupt"
 _ITER_RE = re.compile(r"^iter_(\d{7,})$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BabelmillError, RuntimeError):
     pass
 
 

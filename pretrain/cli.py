@@ -18,19 +18,25 @@ def cmd_preprocess(args) -> int:
     m = preprocess(args.input, args.tokenizer, args.output, workers=args.workers,
                    shard_tokens=args.shard_tokens, text_field=args.text_field,
                    lang_field=args.lang_field, keep_parts=args.keep_parts, progress=sys.stderr.isatty(),
-                   engine=args.engine)
+                   engine=args.engine, on_bad=args.on_bad)
     for lang, v in sorted(m["languages"].items()):
         print(f"{lang:>8}  {v['documents']:>10,} docs  {v['tokens']:>14,} tokens  {len(v['shards'])} shard(s)")
     print(f"{'total':>8}  {m['documents']:>10,} docs  {m['tokens']:>14,} tokens  "
           f"({m['tokens_per_second_per_worker']:,.0f} tokens/s per worker)")
+    quar = m.get("quarantine") or {}
+    if quar.get("records"):
+        reasons = ", ".join(f"{k} {n}" for k, n in quar["by_reason"].items())
+        print(f"quarantined: {quar['records']:,} record(s) ({reasons}); see {args.output}/quarantine/")
     print(f"manifest: {args.output}/preprocess.json")
     return 0
 
 
 def cmd_train(args) -> int:
+    from babelmill.yamlconf import parse_set
+
     from .loop import train
 
-    overrides = {}
+    overrides = parse_set(args.set)
     if args.balance:
         overrides["data.balance"] = str(Path(args.balance).resolve())  # CLI paths: relative to the cwd
     r = train(args.config, args.data, args.save, train_iters=args.train_iters,
@@ -72,6 +78,7 @@ def cmd_import(args) -> int:
 def _guard(fn):
     """Config/data errors print one clear line instead of a traceback."""
     def run(args) -> int:
+        from babelmill.errors import error_line
         from babelmill.yamlconf import ConfigError
 
         from .checkpoint import CheckpointError
@@ -80,12 +87,14 @@ def _guard(fn):
         try:
             return fn(args)
         except (ConfigError, PreprocessError, CheckpointError, FileNotFoundError) as e:
-            print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)  # one line
+            print(error_line(e), file=sys.stderr)
             return 2
     return run
 
 
 def register(subparsers) -> None:
+    from babelmill.yamlconf import add_set_argument
+
     p = subparsers.add_parser("pretrain", help="pretrain a GPT with megatron-core (preprocess, train, plan, "
                                                "export/import Hugging Face models)")
     sub = p.add_subparsers(dest="pretrain_cmd", required=True)
@@ -102,6 +111,9 @@ def register(subparsers) -> None:
     q.add_argument("--text-field", default="text")
     q.add_argument("--lang-field", default="lang")
     q.add_argument("--keep-parts", action="store_true", help="keep the per-input-file parts")
+    q.add_argument("--on-bad", choices=["strict", "quarantine"], default="strict",
+                   help="a broken input record (bad JSON/UTF-8, no or empty text): stop with its file:line "
+                        "(strict), or leave it out, counted in preprocess.json and written to DATA_DIR/quarantine/")
     q.set_defaults(func=_guard(cmd_preprocess))
 
     t = sub.add_parser("train", help="train or resume (from --save) a GPT")
@@ -116,6 +128,7 @@ def register(subparsers) -> None:
                    help="if --save holds checkpoints but none can be loaded, start over from iteration 0 "
                         "(they are kept as iter_N.corrupt, metrics.jsonl as metrics.jsonl.N) instead of "
                         "stopping with an error")
+    add_set_argument(t)
     t.set_defaults(func=_guard(cmd_train))
 
     pl = sub.add_parser("plan", help="parameter count and memory estimate of a config (no training)")

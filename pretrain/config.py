@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from babelmill.yamlconf import ConfigError, load_model, read_yaml
+from babelmill.yamlconf import ConfigError, apply_overrides, load_model, read_yaml
 
 from . import presets
 
@@ -167,12 +167,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> PretrainConf
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     data = _merge_preset(data, path, root)
-    for key, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+    apply_overrides(data, overrides)
     cfg = load_model(PretrainConfig, path, data=data, root=root)
     cfg.source = str(path)
     if cfg.data.balance and not Path(cfg.data.balance).is_absolute():
@@ -186,13 +181,7 @@ def config_with_overrides(cfg: PretrainConfig, overrides: dict) -> PretrainConfi
 
     from babelmill.yamlconf import format_validation_error
 
-    data = cfg.model_dump()
-    for key, value in overrides.items():
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+    data = apply_overrides(cfg.model_dump(), overrides)
     try:
         out = PretrainConfig.model_validate(data)
     except ValidationError as e:

@@ -129,6 +129,7 @@ def register(subparsers) -> None:
 
 def _guard(fn):
     """Expected failures (bad paths, bad data) become one line on stderr and exit code 2."""
+    from babelmill.errors import error_line
     from babelmill.pipeline.io.readers import InputError
     from babelmill.tokenizer.evaluate import ParallelDataError
 
@@ -136,7 +137,7 @@ def _guard(fn):
         try:
             return fn(args)
         except (FileNotFoundError, ParallelDataError, InputError, ValueError) as e:
-            print(f"babelmill tokenizer: error: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
             return 2
 
     run.__name__ = fn.__name__

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from babelmill.errors import BabelmillError
 from babelmill.scripts import dominant_scripts
 
 REFERENCE = "en"
@@ -46,7 +47,7 @@ PARTIAL = "bytes"
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
-class ParallelDataError(ValueError):
+class ParallelDataError(BabelmillError, ValueError):
     pass
 
 

@@ -21,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+from babelmill.errors import BabelmillError, error_line
 from babelmill.pipeline.io.readers import ReadOptions, plan_inputs, read_unit
 
 
-class TrainError(ValueError):
+class TrainError(BabelmillError, ValueError):
     """Bad training input or options: one line for the user."""
 
 
@@ -289,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return args.qm_func(args)
     except TrainError as e:
-        print(f"babelmill quality-model: error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from babelmill.errors import BabelmillError
 from babelmill.pipeline.io.readers import (
     InputError,
     OnBad,
@@ -58,7 +59,7 @@ MANIFEST = "preprocess.json"
 DEFAULT_SHARD_TOKENS = 1_000_000_000
 
 
-class PreprocessError(ValueError):
+class PreprocessError(BabelmillError, ValueError):
     pass
 
 

@@ -209,7 +209,7 @@ def test_training_resume_stops_on_unsafe_checkpoint(tmp_path, capsys, data_dir, 
         rc, out, err = _cli(capsys, *common, *extra)
         assert not marker.exists(), "the checkpoint ran code"
         assert rc == 2
-        assert err.startswith("error: unsafe checkpoint:") and err.count("\n") == 1 and NEWEST in err, err
+        assert err.startswith("babelmill: error: unsafe checkpoint:") and err.count("\n") == 1 and NEWEST in err, err
         assert "falling back" not in out and "resumed from" not in out
         assert (save / NEWEST).is_dir() and not list(save.glob("*.corrupt*"))
         assert (save / "run_config.json").read_text() == before
@@ -411,7 +411,7 @@ def test_audit_of_corrupt_checkpoint_is_one_line_exit_2(tmp_path, capsys, straig
     rc = main(["--model", str(ckpt), "--benchmark", str(_benchmark(tmp_path / "b.jsonl")),
                "--json", str(tmp_path / "o.json")])
     err = capsys.readouterr().err
-    assert rc == 2 and "audit: error:" in err and "no complete checkpoint" in err, err
+    assert rc == 2 and "babelmill: error:" in err and "no complete checkpoint" in err, err
     assert sys.modules.get("babelmill.pretrain.checkpoint") is not None
 
 
@@ -426,4 +426,4 @@ def test_planted_data_cache_pickle_is_refused(tmp_path, capsys, data_dir, small_
     rc, out, err = _cli(capsys, "train", "--config", str(small_config), "--data", str(data_dir),
                         "--save", str(save))
     assert not marker.exists(), "the data cache ran code"
-    assert rc == 2 and err.startswith("error: unsafe data cache:") and "document_index.npy" in err, err
+    assert rc == 2 and err.startswith("babelmill: error: unsafe data cache:") and "document_index.npy" in err, err

@@ -113,3 +113,22 @@ def test_run_config_records_resolved_values(straight_run):
     assert r["vocab_size"] == run["vocab_size"] == 512
     assert r["num_microbatches"] == 1 and r["data_parallel_size"] == 1
     assert r["lr_decay_iters"] == run["config"]["train"]["train_iters"]
+
+
+def test_train_set_overrides_are_validated_like_the_file(tmp_path, capsys):
+    """`babelmill pretrain train --set KEY=VALUE` goes through the same override code as
+    `babelmill run --set` (yamlconf.apply_overrides): an unknown key is one line, exit 2,
+    before any data or checkpoint is touched; a known key reaches the validated config."""
+    from babelmill.cli import main
+    from babelmill.paths import config_file
+    from babelmill.pretrain.config import load_config
+    from babelmill.yamlconf import parse_set
+
+    tiny = config_file("pretrain", "tiny.yaml")
+    rc = main(["pretrain", "train", "--config", str(tiny), "--data", str(tmp_path / "data"),
+               "--save", str(tmp_path / "save"), "--set", "train.no_such_key=1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("babelmill: error: ") and "train.no_such_key" in err and "\n" not in err, err
+    assert not (tmp_path / "save").exists()
+    cfg = load_config(tiny, parse_set(["train.train_iters=70", "optimizer.lr=0.002"]))
+    assert cfg.train.train_iters == 70 and cfg.optimizer.lr == 0.002

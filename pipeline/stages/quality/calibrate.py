@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from babelmill.errors import error_line
 from babelmill.pipeline.stages.quality.rules import FILTERS, QualityRules
 from babelmill.pipeline.stages.quality.stats import compute_stats
 from babelmill.pipeline.stages.quality.thresholds import DEFAULT_CONFIG, Thresholds
@@ -390,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
                         registry=args.registry, config=args.config, seed=args.seed,
                         perplexity_models=args.perplexity_models, quality_models=args.quality_models)
     except (ValueError, OSError) as e:
-        print(f"babelmill calibrate: error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     print(format_table(res))
     print(f"\nrule: {res['provenance']['rule']}")
