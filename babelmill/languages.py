@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from babelmill.paths import config_file
-from babelmill.scripts import RANGES
+from babelmill.unicode_scripts import RANGES
 from babelmill.yamlconf import ConfigError, load_model
 
 DEFAULT_PATH = config_file("languages.yaml")

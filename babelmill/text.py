@@ -54,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from babelmill.scripts import category_table
+from babelmill.unicode_scripts import category_table
 
 # -- words -------------------------------------------------------------------------------------
 #: the word characters, as an RE2 (Arrow) character-class body: letters, marks, digits, `_`

@@ -246,7 +246,7 @@ class PrototypeStage:
         texts = batch.column("text").to_pylist()
         labels, probs = self.s.fasttext_topk(texts, self.k)
         counts = self.s.lr.script_counts_sampled(texts)
-        from babelmill.scripts import dominant_from_counts
+        from babelmill.unicode_scripts import dominant_from_counts
 
         doms = dominant_from_counts(counts)
         codes, conf, reasons, _ = self.s.lr.resolve(texts, labels, probs, self.s.data, self.s.so, counts, doms)

@@ -73,7 +73,7 @@ def _space_delimited(lang: str) -> bool:
 @lru_cache(maxsize=256)
 def _allowed_script_ids(lang: str) -> frozenset[int] | None:
     from babelmill.languages import load_registry
-    from babelmill.scripts import COMMON, SCRIPT_ID
+    from babelmill.unicode_scripts import COMMON, SCRIPT_ID
 
     reg = load_registry()
     if lang not in reg:
@@ -89,7 +89,7 @@ def native_runs(norm: str, lang: str) -> list[str]:
     s = norm.replace(" ", "")
     if allowed is None:
         return [s]
-    from babelmill.scripts import TABLE
+    from babelmill.unicode_scripts import TABLE
 
     runs, cur = [], []
     for ch in s:

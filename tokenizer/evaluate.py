@@ -22,7 +22,7 @@ every file) that includes the reference language (English). Per language:
 
 Summary over the non-reference languages: worst (max) parity and which language, mean, std
 (population), median. Vocabulary allocation: share of vocabulary entries (specials excluded)
-by the dominant Unicode script of their decoded characters (babelmill.scripts), with "Zyyy"
+by the dominant Unicode script of their decoded characters (babelmill.unicode_scripts), with "Zyyy"
 for digits/punctuation/space-only entries and "bytes" for entries that are partial characters.
 """
 
@@ -40,7 +40,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from babelmill.errors import BabelmillError
-from babelmill.scripts import dominant_scripts
+from babelmill.unicode_scripts import dominant_scripts
 
 REFERENCE = "en"
 PARTIAL = "bytes"

@@ -45,7 +45,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from babelmill.scripts import SCRIPT_ID, dominant_from_counts, script_counts
+from babelmill.unicode_scripts import SCRIPT_ID, dominant_from_counts, script_counts
 
 EPS = 0.005
 _WORD = re.compile(r"\w+")
@@ -162,7 +162,7 @@ def letter_evidence(data: LidData, code: str, text: str, letters: frozenset[str]
     alpha = data._alpha[code].get(dom)
     if alpha:
         # letters of the document's own script that the orthography does not have
-        from babelmill.scripts import TABLE
+        from babelmill.unicode_scripts import TABLE
 
         sid = SCRIPT_ID.get(dom)
         alien = sum(1 for ch in letters if ch not in alpha and TABLE[ord(ch)] == sid)

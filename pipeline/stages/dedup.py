@@ -23,7 +23,7 @@ from babelmill.pipeline.dedup import exact, near
 from babelmill.pipeline.dedup.hashing import batch_shingles_and_units, exact_hashes
 from babelmill.pipeline.dedup.minhash import oph_signatures, permutations, signatures_flat
 from babelmill.pipeline.dedup.refs import make_refs
-from babelmill.scripts import dominant_scripts
+from babelmill.unicode_scripts import dominant_scripts
 
 
 def _refs_kept(n: int, unit_index: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

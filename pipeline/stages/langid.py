@@ -33,8 +33,8 @@ from pydantic import Field
 
 from babelmill.languages import LanguageRegistry, load_registry
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage, with_drops
-from babelmill.scripts import SCRIPT_ID, dominant_from_counts, script_counts
 from babelmill.text import log_frequencies, wordfreq_languages, words
+from babelmill.unicode_scripts import SCRIPT_ID, dominant_from_counts, script_counts
 
 log = logging.getLogger("babelmill.langid")
 

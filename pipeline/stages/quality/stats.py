@@ -11,7 +11,7 @@ Words. For space-delimited languages a word is babelmill.text's: a maximal run o
 combining marks, digits and `_` (`WORD_SEP` splits them; lowercased). That is Python's `\\w+`
 plus combining marks: `\\w` splits Devanagari, Bengali, Tamil, ... words at every vowel sign.
 For languages whose registry entry says `space_delimited: false` (zh ja th lo km my) the unit
-is one character (a letter, mark or digit code point, `babelmill.scripts.category_table`; `_`
+is one character (a letter, mark or digit code point, `babelmill.unicode_scripts.category_table`; `_`
 is not a unit there): word counts are character counts, n-gram checks run over character
 n-grams.
 
@@ -30,8 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from babelmill.scripts import category_table
 from babelmill.text import WORD_SEP, splitmix64_step
+from babelmill.unicode_scripts import category_table
 
 PARA_SEP = r"\n[ \t\r\f\v]*\n"
 BULLET_RE = r"^[-•*·‣◦▪▫►▸●○■□➢➤✓✔❖]"

@@ -1,4 +1,10 @@
-from babelmill.scripts import SCRIPT_ID, dominant_script, dominant_scripts, script_counts, script_fractions
+from babelmill.unicode_scripts import (
+    SCRIPT_ID,
+    dominant_script,
+    dominant_scripts,
+    script_counts,
+    script_fractions,
+)
 
 
 def test_dominant_scripts_of_many_writing_systems():
