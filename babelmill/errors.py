@@ -13,10 +13,6 @@ from __future__ import annotations
 class BabelmillError(Exception):
     """Base class of the errors a user can fix; its message names the file (and line) at fault."""
 
-    def one_line(self) -> str:
-        """The message on one line (multi-line messages list several problems)."""
-        return " ".join(str(self).split())
-
 
 def error_line(e: BaseException) -> str:
     """The one form every subcommand prints a user error in: `babelmill: error: ...` on one line

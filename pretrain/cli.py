@@ -76,17 +76,14 @@ def cmd_import(args) -> int:
 
 
 def _guard(fn):
-    """Config/data errors print one clear line instead of a traceback."""
+    """User errors print one line, as babelmill/cli.py does, also for `python -m
+    babelmill.pretrain.cli` (what torchrun starts on every rank)."""
     def run(args) -> int:
-        from babelmill.errors import error_line
-        from babelmill.yamlconf import ConfigError
-
-        from .checkpoint import CheckpointError
-        from .data.preprocess import PreprocessError
+        from babelmill.errors import BabelmillError, error_line
 
         try:
             return fn(args)
-        except (ConfigError, PreprocessError, CheckpointError, FileNotFoundError) as e:
+        except (BabelmillError, FileNotFoundError) as e:
             print(error_line(e), file=sys.stderr)
             return 2
     return run
