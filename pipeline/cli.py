@@ -15,19 +15,18 @@ import contextlib
 import errno
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from babelmill.pipeline.config import PipelineConfig
-from babelmill.pipeline.io.writers import ShardWriter
-from babelmill.pipeline.runner.layout import RunLayout
-from babelmill.pipeline.runner.run import OutputDirError, run_pipeline
-from babelmill.pipeline.runner.summary import print_summary
+# What the commands run (pyarrow, the runner) is imported inside them: babelmill/cli.py builds
+# its parser from `register` on every invocation, `babelmill pretrain ...` and `--help` included.
 
 LANGID_COLUMNS = ("id", "lang", "lang_score", "script", "top_langs")
 
 
-def _collect(layout: RunLayout, out_path: Path, columns: tuple[str, ...]) -> int:
+def _collect(layout, out_path: Path, columns: tuple[str, ...]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from babelmill.pipeline.io.writers import ShardWriter
+
     shards = sorted(layout.output_dir.glob("*.parquet"))
     schema = pq.read_schema(shards[0]).empty_table().select(list(columns)).schema if shards else None
     if schema is None:
@@ -40,6 +39,11 @@ def _collect(layout: RunLayout, out_path: Path, columns: tuple[str, ...]) -> int
 
 
 def langid_command(args) -> int:
+    from babelmill.pipeline.config import PipelineConfig
+    from babelmill.pipeline.runner.layout import RunLayout
+    from babelmill.pipeline.runner.run import OutputDirError, run_pipeline
+    from babelmill.pipeline.runner.summary import print_summary
+
     out = Path(args.output)
     params = {"drop": False}
     if args.model:
@@ -70,6 +74,10 @@ def stage_command(args, stages: list, name: str) -> int:
     """`babelmill quality|dedup --input IN --output OUT_DIR`: OUT_DIR is an ordinary run
     directory (output/ = kept documents, rejects/ = id, reason, detail, kept_id, ... as Parquet,
     manifest.json)."""
+    from babelmill.pipeline.config import PipelineConfig
+    from babelmill.pipeline.runner.run import run_pipeline
+    from babelmill.pipeline.runner.summary import print_summary
+
     cfg = PipelineConfig.model_validate(
         {
             "name": name,
