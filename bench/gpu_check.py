@@ -14,7 +14,7 @@ data-parallel rank: tensor = pipeline = 1, data parallel over every GPU found):
   losses equal run A's for the same steps (exactly, and within --loss-rtol).
 
 Without a GPU (or with --dry) it runs the dry mode, which is part of `make test`: every preset
-is built on the meta device (parameter count cross-checked against `pretrain.plan`), and the
+is built on the meta device (parameter count cross-checked against `pretrain.sizing`), and the
 tiny preset goes through the same run A / stop / run B code on CPU (fp32, synchronous save;
 megatron's distributed optimizer and async save are CUDA-only), whose losses must match exactly.
 
@@ -183,7 +183,7 @@ def run_preset(preset: str, plan: dict, work: Path, data: Path, nproc: int, gpu:
 
 def meta_plans(presets: list[str]) -> dict:
     """Each preset built on the meta device; its parameter count against plan's formula."""
-    from babelmill.pretrain.plan import plan
+    from babelmill.pretrain.sizing import plan
 
     out = {}
     for name in presets:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from babelmill.contamination.backends import load_backend
 from babelmill.contamination.benchmarks.loaders import Benchmark, load_benchmarks
-from babelmill.contamination.detect import VerdictConfig, assess, cross_lingual
 from babelmill.contamination.scoring import PROMPT, score_items, summarize
 from babelmill.contamination.swap import generalize, save_generalized
+from babelmill.contamination.verdicts import VerdictConfig, assess, cross_lingual
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,16 @@ from typing import Protocol
 
 import numpy as np
 
+from babelmill.errors import BabelmillError
+
 # a megatron save dir (`latest` tracker, babelmill's pretrain/ or megatron's own name), a babelmill
 # model card, or one `iter_*` checkpoint of pretrain/ (trainer_state.json)
 MEGATRON_MARKERS = ("latest_checkpointed_iteration.txt", "latest", "babelmill_model.json", "trainer_state.json")
+
+
+class ModelError(BabelmillError, ValueError):
+    """The model path is neither a Hugging Face model dir nor a megatron checkpoint, or its
+    Hugging Face files cannot be loaded; the message names the path."""
 
 
 class Backend(Protocol):
@@ -55,7 +62,7 @@ def load_backend(path: str | Path, **kw) -> Backend:
     if is_megatron_checkpoint(p):
         return MegatronBackend(p)
     if not (p / "config.json").is_file():
-        raise ValueError(f"{p}: neither a Hugging Face model dir (config.json) nor a megatron checkpoint "
+        raise ModelError(f"{p}: neither a Hugging Face model dir (config.json) nor a megatron checkpoint "
                          f"({' / '.join(MEGATRON_MARKERS)})")
     return HFBackend(p, **kw)
 
@@ -93,9 +100,13 @@ class HFBackend:
 
         self.torch = torch
         self.name = str(path)
-        self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
-                                                          dtype=getattr(torch, dtype)).to(device).eval()
+        try:
+            self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=getattr(torch, dtype))
+        except (OSError, ValueError) as e:  # transformers' errors for missing / unreadable model files
+            first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise ModelError(f"{path}: cannot load the Hugging Face model: {first}") from e
+        self.model = model.to(device).eval()
         self.device = device
         cfg = self.model.config
         self.eos_id = self.tok.eos_token_id

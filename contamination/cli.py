@@ -17,6 +17,17 @@ import sys
 
 log = logging.getLogger(__name__)
 
+CALIBRATE_DOC = """`babelmill audit-calibrate`: set the audit's verdict threshold from clean reference models.
+
+    babelmill audit-calibrate (--delta D ... | --from-json CLEAN_AUDIT.json ...) --out my_verdict.yaml
+                              [--config verdict.yaml] [--margin M]
+
+Writes a verdict config (the shape of configs/contamination/verdict.yaml) whose
+`contaminated_below` is min(clean deltas) - margin, for `babelmill audit --verdict-config`.
+This calibrates the contamination verdict; `babelmill calibrate` proposes the quality filter's
+thresholds from a corpus.
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="local HF model dir or megatron-core checkpoint dir")
@@ -42,31 +53,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on-contamination", action="store_true")
 
 
-def _checkpoint_errors() -> tuple[type, ...]:
-    """babelmill.pretrain's CheckpointError (corrupt / unsafe / unloadable megatron checkpoint) when
-    pretrain was imported - only a megatron model loads it, and importing it here would pull in
-    torch for every audit."""
-    mod = sys.modules.get("babelmill.pretrain.checkpoint")
-    return (mod.CheckpointError,) if mod is not None else ()
-
-
 def cmd_audit(args) -> int:
+    # bad input (a malformed benchmark, a corrupt or unsafe checkpoint, a bad config) raises a
+    # babelmill.errors domain error: babelmill/cli.py prints it as one line, exit code 2
     from babelmill.contamination.audit import run_audit
-    from babelmill.contamination.items import BenchmarkError
-    from babelmill.errors import error_line
 
-    try:
-        res = run_audit(args.model, args.benchmark, corpora=args.corpus, seed=args.seed, json_out=args.json,
-                        html_out=args.html, verdict_config=args.verdict_config, ngram_config=args.ngram_config,
-                        same_subject=args.same_subject, batch_size=args.batch_size, limit=args.limit,
-                        languages=args.languages.split(",") if args.languages else None,
-                        generalized_dir=args.generalized_dir, benchmark_lang=args.benchmark_lang,
-                        skip_bad=args.skip_bad_items, progress=sys.stderr.isatty())
-    except Exception as e:  # noqa: BLE001 - bad input is one line and exit 2; anything else re-raised
-        if not isinstance(e, (BenchmarkError, FileNotFoundError, ValueError, *_checkpoint_errors())):
-            raise
-        print(error_line(e), file=sys.stderr)
-        return 2
+    res = run_audit(args.model, args.benchmark, corpora=args.corpus, seed=args.seed, json_out=args.json,
+                    html_out=args.html, verdict_config=args.verdict_config, ngram_config=args.ngram_config,
+                    same_subject=args.same_subject, batch_size=args.batch_size, limit=args.limit,
+                    languages=args.languages.split(",") if args.languages else None,
+                    generalized_dir=args.generalized_dir, benchmark_lang=args.benchmark_lang,
+                    skip_bad=args.skip_bad_items, progress=sys.stderr.isatty())
     for name, b in res["benchmarks"].items():
         li = b.get("language_identification")
         if li:
@@ -87,21 +84,46 @@ def cmd_audit(args) -> int:
     return 1 if args.fail_on_contamination and res["verdict"] == "contaminated" else 0
 
 
+def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--delta", type=float, action="append", default=[], metavar="D",
+                   help="a clean reference model's delta (generalized - original accuracy); repeat")
+    p.add_argument("--from-json", action="append", default=[], metavar="CLEAN_AUDIT.json",
+                   help="a `babelmill audit --json` output of a clean model: all its deltas; repeat")
+    p.add_argument("--config", help="starting verdict config (default configs/contamination/verdict.yaml)")
+    p.add_argument("--margin", type=float, help="subtracted from the smallest clean delta (default: the config's)")
+    p.add_argument("--out", required=True, metavar="my_verdict.yaml", help="verdict config to write")
+
+
+def cmd_calibrate(args) -> int:
+    from babelmill.contamination.verdict_calibration import calibrate, deltas_from_audits
+    from babelmill.contamination.verdicts import VerdictConfig
+
+    deltas = {f"cli{i}": d for i, d in enumerate(args.delta)} | deltas_from_audits(args.from_json)
+    cfg = calibrate(deltas, VerdictConfig.load(args.config), args.margin, args.out)
+    print(f"contaminated_below = {cfg.contaminated_below:.4f} (from {len(deltas)} clean deltas) -> {args.out}")
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add the `audit` subcommand to babelmill's argparse subparsers (func returns an exit code)."""
+    """Add `audit` and `audit-calibrate` to babelmill's argparse subparsers (func returns an exit code)."""
     p = subparsers.add_parser("audit", help="contamination audit: choice-swap test, n-gram overlap, report",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(func=cmd_audit)
 
+    p = subparsers.add_parser("audit-calibrate", help="set the audit's contamination threshold (verdict config) "
+                              "from clean reference models' deltas", description=CALIBRATE_DOC,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_calibrate_arguments(p)
+    p.set_defaults(func=cmd_calibrate)
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m babelmill.contamination.cli ...`) until babelmill/cli.py wires `register`."""
-    ap = argparse.ArgumentParser(prog="babelmill audit", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(ap)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return cmd_audit(ap.parse_args(argv))
+    """`python -m babelmill.contamination.cli ARGS` = `babelmill audit ARGS` (kept for scripts that run
+    the audit as a module): the same parser, logging and error handling."""
+    from babelmill.cli import main as babelmill_main
+
+    return babelmill_main(["audit", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

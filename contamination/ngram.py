@@ -30,12 +30,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
-import yaml
 
 from babelmill.contamination.items import MCItem
 from babelmill.paths import config_file
 from babelmill.pipeline.io.readers import OnBad, Quarantine, ReadOptions, WorkUnit, plan_units, read_corpus
 from babelmill.text import normalize_for_contamination
+from babelmill.yamlconf import ConfigError, read_yaml
 
 DEFAULT_CONFIG = config_file("contamination", "ngram.yaml")
 
@@ -51,10 +51,12 @@ class NgramConfig:
     @classmethod
     def load(cls, path: str | Path | None = None) -> NgramConfig:
         p = Path(path or DEFAULT_CONFIG)
-        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        d = read_yaml(p)[0] or {}
+        if not isinstance(d, dict):
+            raise ConfigError(f"{p}: expected a mapping of n-gram settings")
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"{p}: unknown keys {sorted(unknown)}")
+            raise ConfigError(f"{p}: unknown keys {sorted(unknown)}")
         return cls(**d)
 
 

@@ -161,7 +161,7 @@ def cmd_dedup(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from babelmill.pipeline.stages.quality.calibrate import run
+    from babelmill.pipeline.stages.quality.threshold_fit import run
 
     return run(args)
 
@@ -283,7 +283,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("calibrate", help="propose per-language quality thresholds from a corpus")
-    from babelmill.pipeline.stages.quality.calibrate import add_arguments as calibrate_arguments
+    from babelmill.pipeline.stages.quality.threshold_fit import add_arguments as calibrate_arguments
 
     calibrate_arguments(p)
     p.set_defaults(func=cmd_calibrate)

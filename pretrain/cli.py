@@ -1,7 +1,8 @@
 """`babelmill pretrain {preprocess,train,plan,export,import}`: argparse registration and command functions.
 
 babelmill/cli.py calls `register(sub)`; `python -m babelmill.pretrain.cli ...` runs the same
-commands standalone (used by torchrun launches and the tests).
+commands standalone (used by torchrun launches and the tests), with errors handled by the same
+function as babelmill's (babelmill.errors.run_command: a user error is one line, exit code 2).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 
 def cmd_preprocess(args) -> int:
-    from .data.preprocess import preprocess
+    from babelmill.pretrain.data.preprocess import preprocess
 
     m = preprocess(args.input, args.tokenizer, args.output, workers=args.workers,
                    shard_tokens=args.shard_tokens, text_field=args.text_field,
@@ -32,9 +33,8 @@ def cmd_preprocess(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from babelmill.pretrain.loop import train
     from babelmill.yamlconf import parse_set
-
-    from .loop import train
 
     overrides = parse_set(args.set)
     if args.balance:
@@ -52,7 +52,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from .plan import format_plan, plan
+    from babelmill.pretrain.sizing import format_plan, plan
 
     p = plan(args.config, world_size=args.world_size, meta=args.meta)
     print(format_plan(p))
@@ -60,7 +60,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .hf_export import export
+    from babelmill.pretrain.hf_export import export
 
     s = export(args.checkpoint, args.output, iteration=args.iteration, dtype=args.dtype)
     print(json.dumps({**s, "output": str(args.output)}, indent=1))
@@ -68,25 +68,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .hf_import import import_hf
+    from babelmill.pretrain.hf_import import import_hf
 
     s = import_hf(args.hf, args.output, config=args.config, seq_length=args.seq_length)
     print(json.dumps({k: v for k, v in s.items() if k != "model"}, indent=1))
     return 0
-
-
-def _guard(fn):
-    """User errors print one line, as babelmill/cli.py does, also for `python -m
-    babelmill.pretrain.cli` (what torchrun starts on every rank)."""
-    def run(args) -> int:
-        from babelmill.errors import BabelmillError, error_line
-
-        try:
-            return fn(args)
-        except (BabelmillError, FileNotFoundError) as e:
-            print(error_line(e), file=sys.stderr)
-            return 2
-    return run
 
 
 def register(subparsers) -> None:
@@ -111,7 +97,7 @@ def register(subparsers) -> None:
     q.add_argument("--on-bad", choices=["strict", "quarantine"], default="strict",
                    help="a broken input record (bad JSON/UTF-8, no or empty text): stop with its file:line "
                         "(strict), or leave it out, counted in preprocess.json and written to DATA_DIR/quarantine/")
-    q.set_defaults(func=_guard(cmd_preprocess))
+    q.set_defaults(func=cmd_preprocess)
 
     t = sub.add_parser("train", help="train or resume (from --save) a GPT")
     t.add_argument("--config", required=True, help="pretraining YAML (configs/pretrain/*.yaml)")
@@ -126,13 +112,13 @@ def register(subparsers) -> None:
                         "(they are kept as iter_N.corrupt, metrics.jsonl as metrics.jsonl.N) instead of "
                         "stopping with an error")
     add_set_argument(t)
-    t.set_defaults(func=_guard(cmd_train))
+    t.set_defaults(func=cmd_train)
 
     pl = sub.add_parser("plan", help="parameter count and memory estimate of a config (no training)")
     pl.add_argument("--config", required=True)
     pl.add_argument("--world-size", type=int, default=None, help="GPUs (default: tensor x pipeline)")
     pl.add_argument("--meta", action="store_true", help="also build the model on the meta device")
-    pl.set_defaults(func=_guard(cmd_plan))
+    pl.set_defaults(func=cmd_plan)
 
     e = sub.add_parser("export", help="write a Hugging Face transformers model dir (Llama/Arcee, "
                                       "safetensors, tokenizer) from a checkpoint")
@@ -140,7 +126,7 @@ def register(subparsers) -> None:
     e.add_argument("--iteration", type=int, help="export this iteration's checkpoint of the save dir")
     e.add_argument("--output", required=True, help="HF_DIR to write (new or an earlier export)")
     e.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    e.set_defaults(func=_guard(cmd_export))
+    e.set_defaults(func=cmd_export)
 
     i = sub.add_parser("import", help="turn a Hugging Face Llama model dir into a save dir training "
                                       "can continue from")
@@ -148,7 +134,7 @@ def register(subparsers) -> None:
     i.add_argument("--output", required=True, help="new CKPT_DIR (a babelmill --save dir)")
     i.add_argument("--config", help="take train/optimizer/parallel/checkpoint settings from this YAML")
     i.add_argument("--seq-length", type=int, help="training sequence length (default: the model's context)")
-    i.set_defaults(func=_guard(cmd_import))
+    i.set_defaults(func=cmd_import)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] != "pretrain":
         argv = ["pretrain", *argv]
     args = ap.parse_args(argv)
-    return args.func(args)
+    from babelmill.cli import configure_logging
+    from babelmill.errors import run_command
+
+    configure_logging(0)  # INFO to stderr, as under `babelmill` (each rank's "resumed from ...")
+    # what torchrun starts on every rank: user errors print one line, as under babelmill/cli.py
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from babelmill.pretrain import presets
 from babelmill.yamlconf import ConfigError, apply_overrides, load_model, read_yaml
-
-from . import presets
 
 
 class _Strict(BaseModel):

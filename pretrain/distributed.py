@@ -27,7 +27,7 @@ from datetime import timedelta
 import numpy as np
 import torch
 
-from . import cpu_compat
+from babelmill.pretrain import cpu_compat
 
 log = logging.getLogger(__name__)
 

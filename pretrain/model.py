@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import cpu_compat
-from .config import ModelConfig, PretrainConfig
+from babelmill.pretrain import cpu_compat
+from babelmill.pretrain.config import ModelConfig, PretrainConfig
 
 
 def transformer_config(m: ModelConfig, cfg: PretrainConfig | None = None, precision: str = "fp32",

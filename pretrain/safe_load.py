@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError
+from babelmill.pretrain.checkpoint import CheckpointError
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,7 @@ import logging
 from pathlib import Path
 
 from babelmill.fileutil import sha256_file
-
-from .checkpoint import TRAINER_STATE, CheckpointError
+from babelmill.pretrain.checkpoint import TRAINER_STATE, CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def run_identity(run: dict) -> dict:
 
 
 def _model_defaults() -> dict:
-    from .config import ModelConfig
+    from babelmill.pretrain.config import ModelConfig
 
     return {k: f.default for k, f in ModelConfig.model_fields.items() if not f.is_required()}
 

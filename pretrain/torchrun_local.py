@@ -17,7 +17,7 @@ def _patch_static_rendezvous() -> None:
     import torch.distributed as dist
     from torch.distributed.elastic.rendezvous import static_tcp_rendezvous as rdzv
 
-    from .distributed import is_loopback, listening_socket
+    from babelmill.pretrain.distributed import is_loopback, listening_socket
 
     tcp_store = dist.TCPStore
 

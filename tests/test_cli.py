@@ -234,7 +234,70 @@ def test_calibrate_options_show_in_help_and_parse(capsys, corpus, tmp_path):
     out = capsys.readouterr().out
     assert "--quantile" in out and "--sample" in out
     assert main(["calibrate", "--input", str(corpus), "--output", str(tmp_path / "q.yaml"), "--sample", "0"]) == 2
-    assert "--sample must be > 0" in capsys.readouterr().err
+    assert "--sample must be > 0" in _one_line_error(capsys)
+
+
+def test_both_calibrations_are_subcommands_and_help_tells_them_apart(capsys):
+    """`babelmill calibrate` fits the quality filter's thresholds; `babelmill audit-calibrate`
+    (was `python -m babelmill.contamination.detect calibrate`, out of babelmill's reach) sets
+    the audit's verdict threshold; both list their options in --help."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip().startswith(("calibrate", "audit-calibrate"))}
+    assert "quality" in lines["calibrate"] and "contamination" in lines["audit-calibrate"], out
+    with pytest.raises(SystemExit) as e:
+        main(["audit-calibrate", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert all(o in out for o in ("--delta", "--from-json", "--margin", "--out"))
+
+
+def test_errors_are_handled_in_one_place_and_bugs_keep_their_traceback(tmp_path, capsys, monkeypatch):
+    """babelmill.errors.run_command is the one handler: a domain error is one line and exit 2,
+    any other exception (a bug) propagates with its traceback, for every subsystem."""
+    from babelmill import errors
+    from babelmill.contamination import cli as audit_cli
+    from babelmill.tokenizer import cli as tokenizer_cli
+
+    def bug(args):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(tokenizer_cli, "cmd_eval", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["tokenizer", "eval", "--tokenizer", "t", "--parallel", "p", "--json", "j"])
+    monkeypatch.setattr(audit_cli, "cmd_calibrate", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["audit-calibrate", "--delta", "0.1", "--out", str(tmp_path / "v.yaml")])
+
+    class Bad(errors.BabelmillError, ValueError):
+        pass
+
+    def user_error(args):
+        raise Bad("x.yaml:3: fix me\nsecond line")
+
+    monkeypatch.setattr(audit_cli, "cmd_calibrate", user_error)
+    assert main(["audit-calibrate", "--delta", "0.1", "--out", str(tmp_path / "v.yaml")]) == 2
+    assert _one_line_error(capsys) == "babelmill: error: x.yaml:3: fix me; second line"
+
+
+def test_no_subsystem_cli_prints_errors_or_parses_a_remainder():
+    """Only babelmill.errors turns exceptions into `babelmill: error:` lines (no per-CLI
+    catch lists), and no subcommand hides its options behind argparse.REMAINDER."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for folder in ("babelmill", "pipeline", "tokenizer", "pretrain", "contamination"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if path == root / "babelmill" / "errors.py" or "__pycache__" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+                if name in ("error_line", "REMAINDER"):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+    assert not found, "\n".join(found)
 
 
 def test_run_set_overrides_config_keys(tmp_path, corpus, capsys):
@@ -264,3 +327,64 @@ def test_run_bad_set_is_one_line(tmp_path, corpus, capsys, item, message):
                           "engine": {"name": "local"}, "stages": ["langid"]})
     assert main(["run", str(cfg), "--set", item]) == 2
     assert message in _one_line_error(capsys)
+
+
+# -- issue 18.2: messages through loggers, their level set once by `babelmill -q/-v` -------------
+@pytest.fixture
+def babelmill_level():
+    import logging
+
+    logger = logging.getLogger("babelmill")
+    before = logger.level
+    yield logger
+    logger.setLevel(before)
+
+
+@pytest.mark.parametrize("flags, level", [([], "INFO"), (["-q"], "WARNING"), (["--quiet"], "WARNING"),
+                                          (["-v"], "DEBUG"), (["--verbose"], "DEBUG")])
+def test_quiet_and_verbose_set_the_level_of_babelmill_loggers(tmp_path, capsys, babelmill_level, flags, level):
+    import logging
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("input: {paths: [x]}\noutput: {dir: o}\nengnie: local\n")
+    assert main([*flags, "run", str(cfg)]) == 2
+    assert babelmill_level.level == getattr(logging, level)
+    assert logging.getLogger("babelmill.pipeline.runner.run").getEffectiveLevel() == getattr(logging, level)
+    with pytest.raises(SystemExit):
+        main(["-q", "-v", "run", str(cfg)])  # one or the other
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_cli_logging_goes_to_stderr_in_short_lines(capsys, babelmill_level):
+    """Without handlers of its own (as in a plain `babelmill ...` process) the CLI installs one:
+    `babelmill: message` for information, `babelmill: warning: ...` otherwise, on stderr."""
+    import logging
+
+    from babelmill.cli import configure_logging
+
+    root = logging.getLogger()
+    saved, saved_level = root.handlers[:], root.level  # pytest's own, put back below
+    for h in saved:
+        root.removeHandler(h)
+    try:
+        configure_logging(0)
+        log = logging.getLogger("babelmill.pipeline.runner.run")
+        log.info("resuming: 1 of 2 work units already done")
+        log.debug("not shown")
+        log.warning("3 input(s) skipped")
+        logging.getLogger("someone.else").info("not shown either")
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.splitlines() == ["babelmill: resuming: 1 of 2 work units already done",
+                                             "babelmill: warning: 3 input(s) skipped"]
+        configure_logging(-1)  # the handler is installed once; -q: warnings only
+        assert len(root.handlers) == 1
+        log.info("not shown")
+        log.warning("still shown")
+        assert capsys.readouterr().err.splitlines() == ["babelmill: warning: still shown"]
+    finally:
+        for h in root.handlers[:]:
+            root.removeHandler(h)
+        for h in saved:
+            root.addHandler(h)
+        root.setLevel(saved_level)

@@ -7,15 +7,15 @@
     babelmill tokenizer eval --tokenizer DIR/tokenizer.json --parallel PAR_DIR --json OUT.json [--html OUT.html]
     babelmill tokenizer compare --input IN [IN ...] --parallel PAR_DIR --output DIR [--vocab-size N]
 
-Errors (missing files, misaligned parallel data, no target-language documents) print one
-line naming the file and return exit code 2.
+Errors (missing files, misaligned parallel data, no target-language documents) are domain
+errors (babelmill.errors): babelmill/cli.py prints them as one line naming the file and exits
+with code 2; nothing here catches them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from babelmill.tokenizer import train as train_mod
 
@@ -108,7 +108,7 @@ def register(subparsers) -> None:
     dev.add_argument("--no-parallel", action="store_true",
                      help="no dev set, not even the bundled one: auto = bpe, parity = tokens per compressed byte")
     p.add_argument("--overwrite", action="store_true", help="retrain even if DIR holds a matching tokenizer")
-    p.set_defaults(func=_guard(cmd_train))
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="parity, tokens/char, tokens/word, byte-fallback rate on parallel text")
     p.add_argument("--tokenizer", required=True, help="tokenizer.json (or its directory)")
@@ -118,39 +118,11 @@ def register(subparsers) -> None:
     p.add_argument("--reference", default="en", help="parity reference language (default en)")
     p.add_argument("--languages", help="language registry YAML")
     p.add_argument("--quiet", action="store_true", help="no per-language table")
-    p.set_defaults(func=_guard(cmd_eval))
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="balanced BPE vs natural-share BPE vs unigram, same vocab and data")
     _common_train(p)
     p.add_argument("--parallel", required=True, help="directory of <lang>.txt with aligned lines")
     p.add_argument("--output", required=True, help="directory for the three tokenizers, compare.json, report.html")
-    p.set_defaults(func=_guard(cmd_compare))
+    p.set_defaults(func=cmd_compare)
 
-
-def _guard(fn):
-    """Expected failures (bad paths, bad data) become one line on stderr and exit code 2."""
-    from babelmill.errors import error_line
-    from babelmill.pipeline.io.readers import InputError
-    from babelmill.tokenizer.evaluate import ParallelDataError
-
-    def run(args) -> int:
-        try:
-            return fn(args)
-        except (FileNotFoundError, ParallelDataError, InputError, ValueError) as e:
-            print(error_line(e), file=sys.stderr)
-            return 2
-
-    run.__name__ = fn.__name__
-    return run
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m babelmill.tokenizer.cli ...`) until babelmill/cli.py wires it."""
-    ap = argparse.ArgumentParser(prog="babelmill")
-    register(ap.add_subparsers(dest="cmd", required=True))
-    args = ap.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,9 +15,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from babelmill.errors import BabelmillError
 from babelmill.pipeline.io.readers import InputError, OnBad, Quarantine, ReadOptions, plan_units, read_corpus
 
 DEFAULT_LANG_FIELDS = ("lang", "lang_true")
+
+
+class TokenizerError(BabelmillError, ValueError):
+    """A tokenizer training input or option the user must fix (no documents in a target
+    language, a vocabulary too small for the sample): one line for the user."""
 
 
 @dataclass

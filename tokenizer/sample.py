@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from babelmill.tokenizer.corpus import DEFAULT_LANG_FIELDS, ReadReport, iter_docs
+from babelmill.tokenizer.corpus import DEFAULT_LANG_FIELDS, ReadReport, TokenizerError, iter_docs
 
 
 @dataclass
@@ -71,7 +71,7 @@ def scan(inputs: list[str], targets: set[str], lang_fields=DEFAULT_LANG_FIELDS) 
         st.chars[d.lang] += len(d.text)
         st.zbytes[d.lang] += compressed_size(d.text)
     if not st.chars:
-        raise ValueError(
+        raise TokenizerError(
             f"{', '.join(map(str, inputs))}: no documents in a target language "
             f"(looked for a language in fields {list(lang_fields)}; skipped: {dict(st.read.non_target)})"
         )
@@ -81,7 +81,7 @@ def scan(inputs: list[str], targets: set[str], lang_fields=DEFAULT_LANG_FIELDS) 
 def temperature_shares(sizes: dict[str, int], temperature: float) -> dict[str, float]:
     """q_l ∝ p_l^(1/T) over languages with data; T=1 keeps natural shares."""
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise TokenizerError(f"temperature must be > 0, got {temperature}")
     total = sum(sizes.values())
     w = {lang: (n / total) ** (1.0 / temperature) for lang, n in sizes.items() if n > 0}
     z = sum(w.values())

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from babelmill.languages import load_registry
 from babelmill.tokenizer import artifacts
-from babelmill.tokenizer.corpus import DEFAULT_LANG_FIELDS, fingerprint
+from babelmill.tokenizer.corpus import DEFAULT_LANG_FIELDS, TokenizerError, fingerprint
 from babelmill.tokenizer.sample import SampleCounts, iter_sample, measure_cost, plan_sample, scan
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,9 @@ def train(
         raise ValueError("parallel must be a directory, None (bundled dev set) or False (none)")
     explicit = parallel not in (None, False)
     if explicit and kind not in ("auto", "parity"):
-        raise ValueError("a parallel dev set (--parallel) is used by kind 'parity' only")
+        raise TokenizerError("a parallel dev set (--parallel) is used by kind 'parity' only")
     if vocab_size < 300:
-        raise ValueError(f"vocab_size {vocab_size} is too small (256 byte symbols + specials need ~300)")
+        raise TokenizerError(f"vocab_size {vocab_size} is too small (256 byte symbols + specials need ~300)")
     inputs = [str(p) for p in inputs]
     base = {"size_unit": size_unit, "pilot_fraction": PILOT_FRACTION, "sample_size": sample_size,
             "max_sample_chars": max_sample_chars, "max_repeat": max_repeat, "lang_fields": list(lang_fields)}

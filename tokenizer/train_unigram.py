@@ -70,7 +70,9 @@ def train_sentencepiece(
         if "smaller than required_chars" in str(e):
             m = re.search(r"(\d+) vs (\d+)", str(e))
             need = m.group(2) if m else "more"
-            raise ValueError(
+            from babelmill.tokenizer.corpus import TokenizerError
+
+            raise TokenizerError(
                 f"--vocab-size {vocab_size} is too small for SentencePiece: the sample needs {need} pieces for "
                 f"its characters at character_coverage={character_coverage} (plus specials); "
                 "raise --vocab-size"

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from babelmill.errors import BabelmillError, error_line
+from babelmill.errors import BabelmillError
 from babelmill.pipeline.io.readers import ReadOptions, plan_inputs, read_unit
 
 
@@ -287,18 +286,6 @@ def _run_prepare_lm(args) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return args.qm_func(args)
-    except TrainError as e:
-        print(error_line(e), file=sys.stderr)
-        return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="babelmill quality-model", description=__doc__.split("\n\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    """`babelmill quality-model ...` (pipeline/cli.py): the chosen command. A TrainError (a
+    BabelmillError) is printed as one line with exit code 2 by babelmill/cli.py."""
+    return args.qm_func(args)

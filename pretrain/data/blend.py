@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .preprocess import PreprocessError, read_manifest
-from .tokenizer import MegatronTokenizerAdapter
+from babelmill.pretrain.data.preprocess import PreprocessError, read_manifest
+from babelmill.pretrain.data.tokenizer import MegatronTokenizerAdapter
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def check_data_cache(cache_dir: str | Path) -> None:
     A plain array has the magic and a header whose dtype holds no Python objects."""
     from numpy.lib import format as npformat
 
-    from ..safe_load import UnsafeCheckpointError
+    from babelmill.pretrain.safe_load import UnsafeCheckpointError
 
     d = Path(cache_dir)
     if not d.is_dir():

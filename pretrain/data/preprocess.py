@@ -49,8 +49,7 @@ from babelmill.pipeline.io.readers import (
     plan_units,
     read_corpus,
 )
-
-from .tokenizer import eos_token_id, file_sha256, load_tokenizer
+from babelmill.pretrain.data.tokenizer import eos_token_id, file_sha256, load_tokenizer
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,12 @@ clean one; the n-gram audit against the English benchmark must find the English 
 training corpus but not the French one.
 """
 
-import argparse
 import base64
 import json
 import re
 
+from babelmill.cli import main
 from babelmill.contamination.benchmarks.loaders import load_benchmark
-from babelmill.contamination.cli import register
 from babelmill.contamination.ngram import build_index, scan_corpus
 from babelmill.contamination.swap import generalize
 from demo.audit import demo
@@ -72,13 +71,11 @@ def test_ngram_audit_sees_same_language_injection_not_translation(synth):
 
 
 def test_cli_contract(tiny_models, synth, tmp_path, capsys):
-    ap = argparse.ArgumentParser(prog="babelmill")
-    register(ap.add_subparsers(dest="cmd", required=True))
     out_json, out_html = tmp_path / "r.json", tmp_path / "r.html"
-    args = ap.parse_args(["audit", "--model", str(tiny_models["inj_en"]), "--benchmark", str(synth["bench_dir"] / "en.jsonl"),
-                          "--benchmark", str(synth["bench_dir"] / "fr.jsonl"), "--json", str(out_json),
-                          "--html", str(out_html), "--corpus", str(synth["corpus_paths"]["inj_en"]), "--seed", "7", "--limit", "10"])
-    assert args.func(args) == 0
+    assert main(["audit", "--model", str(tiny_models["inj_en"]), "--benchmark", str(synth["bench_dir"] / "en.jsonl"),
+                 "--benchmark", str(synth["bench_dir"] / "fr.jsonl"), "--json", str(out_json),
+                 "--html", str(out_html), "--corpus", str(synth["corpus_paths"]["inj_en"]), "--seed", "7",
+                 "--limit", "10"]) == 0
     res = json.loads(out_json.read_text())
     assert res["seed"] == 7 and set(res["benchmarks"]["synth_mc"]["languages"]) == {"en", "fr"}
     assert res["benchmarks"]["synth_mc"]["languages"]["en"]["n"] == 10
@@ -91,9 +88,14 @@ def test_cli_contract(tiny_models, synth, tmp_path, capsys):
     # bad input: exit code 2 and a message naming the file and line
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "question": "q", "choices": ["x", "y"], "answer": 5}\n')
-    args = ap.parse_args(["audit", "--model", str(tiny_models["clean"]), "--benchmark", str(bad), "--json", str(out_json)])
-    assert args.func(args) == 2
+    assert main(["audit", "--model", str(tiny_models["clean"]), "--benchmark", str(bad), "--json", str(out_json)]) == 2
     assert f"{bad}:1: item 'a'" in capsys.readouterr().err
+    # neither a Hugging Face model dir nor a megatron checkpoint: one line, exit code 2 too
+    (tmp_path / "empty").mkdir()
+    good = str(synth["bench_dir"] / "en.jsonl")
+    assert main(["audit", "--model", str(tmp_path / "empty"), "--benchmark", good, "--json", str(out_json)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"babelmill: error: {tmp_path / 'empty'}: neither") and err.count("\n") == 1, err
 
 
 def test_demo_entry_point(tiny_models, synth, tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from babelmill.pretrain.config import load_config
-from babelmill.pretrain.plan import count_parameters, plan
+from babelmill.pretrain.sizing import count_parameters, plan
 from babelmill.yamlconf import ConfigError
 from tests.pretrain.conftest import ROOT
 
@@ -30,7 +30,7 @@ def test_8b_preset_is_fuxitranyu_like():
 
 def test_tiny_count_matches_megatron_model():
     cfg = load_config(ROOT / "configs" / "pretrain" / "tiny.yaml")
-    from babelmill.pretrain.plan import meta_parameter_count
+    from babelmill.pretrain.sizing import meta_parameter_count
 
     assert meta_parameter_count(cfg.model, 512) == count_parameters(cfg.model, 512)[0]
 

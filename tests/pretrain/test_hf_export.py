@@ -242,7 +242,7 @@ def test_old_run_config_without_new_model_fields_still_resumes(tmp_path):
 
 def test_bias_and_gelu_parameter_count_matches_megatron_model():
     from babelmill.pretrain.config import ModelConfig
-    from babelmill.pretrain.plan import count_parameters, meta_parameter_count
+    from babelmill.pretrain.sizing import count_parameters, meta_parameter_count
 
     m = ModelConfig(num_layers=2, hidden_size=64, num_attention_heads=4, num_query_groups=2, ffn_hidden_size=96,
                     seq_length=64, swiglu=False, add_bias_linear=True, untie_embeddings_and_output_weights=True)

@@ -1,19 +1,12 @@
-"""The scripting contract: `babelmill tokenizer train/eval/compare` via register()."""
+"""The scripting contract: `babelmill tokenizer train/eval/compare` (registered by
+babelmill.tokenizer.cli.register, errors handled by babelmill/cli.py)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from babelmill.tokenizer.cli import register
+from babelmill.cli import main as run
 from tests.tokenizer.conftest import PARALLEL
-
-
-def run(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="babelmill")
-    register(ap.add_subparsers(dest="cmd", required=True))
-    args = ap.parse_args(argv)
-    return args.func(args)
 
 
 def test_train_then_eval(tok_data, tmp_path, capsys):
@@ -61,5 +54,14 @@ def test_errors_exit_2_with_the_file_named(tok_data, tmp_path, capsys):
               "--json", str(tmp_path / "e.json")])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "fr.txt" in err and "en.txt" in err
+    assert "fr.txt" in err and "en.txt" in err and err.startswith("babelmill: error: ")
     assert run(["tokenizer", "train", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
+    capsys.readouterr()
+    # the trainer's own checks are domain errors too (babelmill.tokenizer.corpus.TokenizerError)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"text": "some words", "lang": "xx-none"}) + "\n")
+    for argv, what in ((["--input", str(other)], "no documents in a target language"),
+                       (["--input", str(tok_data["balanced"]), "--vocab-size", "100"], "too small")):
+        assert run(["tokenizer", "train", *argv, "--output", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("babelmill: error: ") and what in err and err.count("\n") == 1, err

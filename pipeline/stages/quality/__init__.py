@@ -4,7 +4,7 @@
     rules.py       the filters, in their fixed order, and per-language bounds and profiles
     stats.py       the per-document statistics, for a whole batch at once
     stage.py       the `quality` stage
-    calibrate.py   `babelmill calibrate`: proposes thresholds from a sample of a corpus
+    threshold_fit.py  `babelmill calibrate`: fits the thresholds to a sample of a corpus
 
 Words are babelmill.text's (letters, marks, digits and `_`: a word keeps its vowel signs);
 for languages with `space_delimited: false` in the registry (zh ja th lo km my) the unit is one

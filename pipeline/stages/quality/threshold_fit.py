@@ -1,4 +1,7 @@
-"""`babelmill calibrate`: propose per-language quality thresholds from a sample of a corpus.
+"""`babelmill calibrate`: fit the quality filter's per-language thresholds to a sample of a corpus.
+
+(The contamination audit's verdict threshold is calibrated by `babelmill audit-calibrate`,
+babelmill.contamination.verdict_calibration, from clean reference models.)
 
 Reads JSONL/Parquet documents with `text` and `lang`, keeps a seeded reservoir sample of up to
 `sample` documents per language, measures every quality statistic with the quality stage's own
@@ -35,17 +38,22 @@ import argparse
 import datetime as _dt
 import math
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from babelmill.errors import error_line
+from babelmill.errors import BabelmillError
 from babelmill.pipeline.stages.quality.rules import FILTERS, QualityRules
 from babelmill.pipeline.stages.quality.stats import compute_stats
 from babelmill.pipeline.stages.quality.thresholds import DEFAULT_CONFIG, Thresholds
+
+
+class CalibrationError(BabelmillError, ValueError):
+    """Bad calibration options or input (a rule parameter out of range, no documents with a
+    `lang`): one line for the user."""
+
 
 #: key -> (loosest, strictest) value a proposal may take.
 SANITY: dict[str, tuple[float, float]] = {
@@ -226,9 +234,11 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
     """Propose thresholds; write them (if `output_yaml`) and return the config as a dict
     (its `provenance.languages` holds sample sizes and per-threshold drop counts)."""
     if quantile is not None and not 0 < quantile < 0.5:
-        raise ValueError(f"quantile must be in (0, 0.5), got {quantile}")
+        raise CalibrationError(f"--quantile must be in (0, 0.5), got {quantile}")
     if k <= 0:
-        raise ValueError(f"k must be > 0, got {k}")
+        raise CalibrationError(f"--k must be > 0, got {k}")
+    if sample <= 0:
+        raise CalibrationError(f"--sample must be > 0, got {sample}")
     rules = QualityRules(config, registry)
     scorers: dict = {}
     if perplexity_models:
@@ -246,7 +256,7 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
     items, seen, units = sample_documents(inputs, sample, seed, SCORE_FIELDS)
     samples = {c: [it[0] for it in v] for c, v in items.items()}
     if not samples:
-        raise ValueError(f"no documents with a `lang` field in {inputs}")
+        raise CalibrationError(f"no documents with a `lang` field in {inputs}")
     base = rules.cfg
     languages: dict[str, dict[str, Any]] = {
         c: t.model_dump(exclude_unset=True) for c, t in base.languages.items()
@@ -304,7 +314,7 @@ def calibrate(inputs: list[str], output_yaml: str | Path | None, sample: int = 5
             "babelmill_version": _version(),
             "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "rule": rule,
-            "sanity_limits": "pipeline/stages/quality/calibrate.py SANITY (loosest, strictest)",
+            "sanity_limits": "pipeline/stages/quality/threshold_fit.py SANITY (loosest, strictest)",
             "sample_per_language": sample,
             "seed": seed,
             "base_config": str(Path(config or DEFAULT_CONFIG)),
@@ -364,8 +374,8 @@ def format_table(result: dict) -> str:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    """The options of `babelmill calibrate` (registered by babelmill/cli.py, so they show in
-    its --help) and of `python -m babelmill.pipeline.stages.quality.calibrate`."""
+    """The options of `babelmill calibrate` (registered by pipeline/cli.py, so they show in
+    `babelmill calibrate --help`)."""
     ap.add_argument("--input", "-i", nargs="+", action="extend", required=True,
                     help="JSONL/Parquet files, directories or globs with `text` and `lang`")
     ap.add_argument("--output", "-o", required=True, help="proposed thresholds YAML")
@@ -383,27 +393,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.sample <= 0:
-        print("babelmill calibrate: error: --sample must be > 0", file=sys.stderr)
-        return 2
-    try:
-        res = calibrate(args.input, args.output, sample=args.sample, k=args.k, quantile=args.quantile,
-                        registry=args.registry, config=args.config, seed=args.seed,
-                        perplexity_models=args.perplexity_models, quality_models=args.quality_models)
-    except (ValueError, OSError) as e:
-        print(error_line(e), file=sys.stderr)
-        return 2
+    """`babelmill calibrate`; bad options or input raise a domain error (CalibrationError,
+    ConfigError, InputError, ...) that babelmill/cli.py prints as one line with exit code 2."""
+    res = calibrate(args.input, args.output, sample=args.sample, k=args.k, quantile=args.quantile,
+                    registry=args.registry, config=args.config, seed=args.seed,
+                    perplexity_models=args.perplexity_models, quality_models=args.quality_models)
     print(format_table(res))
     print(f"\nrule: {res['provenance']['rule']}")
     print(f"wrote {args.output}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="babelmill calibrate", description=__doc__.split("\n\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

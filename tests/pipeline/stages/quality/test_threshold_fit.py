@@ -6,8 +6,15 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from babelmill.cli import main as babelmill_main
 from babelmill.pipeline.stages.quality import QualityStage, load_quality_config
-from babelmill.pipeline.stages.quality.calibrate import SANITY, calibrate, format_table, main
+from babelmill.pipeline.stages.quality.threshold_fit import SANITY, CalibrationError, calibrate, format_table
+
+
+def main(argv: list[str]) -> int:
+    """`babelmill calibrate ARGV`, errors handled as the command line handles them."""
+    return babelmill_main(["calibrate", *argv])
+
 
 EN_WORDS = ("the river town people water farmers market council children bridge summer spring snow "
             "mountain fruit vegetables flood defences residents homes believe changes safer before "
@@ -90,7 +97,7 @@ def test_quantile_rule_and_yaml_shape(corpus, tmp_path):
     assert data["provenance"]["rule"].startswith("quantile")
     # quantile 0.05 of the lower-bound statistics drops about 5% of the sample (ties aside)
     assert res["provenance"]["languages"]["en"]["would_drop"]["min_words"] <= 10
-    with pytest.raises(ValueError, match="quantile"):
+    with pytest.raises(CalibrationError, match="quantile"):
         calibrate([str(corpus)], None, quantile=0.7)
 
 
@@ -107,7 +114,13 @@ def test_cli_prints_table(corpus, tmp_path, capsys):
     assert "lang" in text and "min_words" in text and "\nen " in text and "\nzh " in text
     assert out.is_file()
     assert "fewer than" in format_table(yaml.safe_load(out.read_text(encoding="utf-8")))
+    capsys.readouterr()
     assert main(["--input", str(tmp_path / "missing"), "--output", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("babelmill: error: ")
+    for bad, what in ((["--k", "-1"], "--k must be > 0"), (["--quantile", "0.7"], "--quantile must be in")):
+        assert main(["--input", str(corpus), "--output", str(out), *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("babelmill: error: ") and what in err and err.count("\n") == 1, err
 
 
 # -- model scores (perplexity, quality_classifier) ---------------------------------------------------

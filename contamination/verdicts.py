@@ -2,23 +2,22 @@
 
 For each benchmark x language: accuracy on both versions, delta = generalized - original, a paired
 bootstrap CI of delta (items resampled jointly, seeded), and a verdict from the rule documented in
-configs/contamination/verdict.yaml. `calibrate` sets the threshold from the deltas of reference
-models known to be clean. `cross_lingual` compares the language versions of a translated
-benchmark (aligned by item id) to show which one the model behaves as if it had memorised.
+configs/contamination/verdict.yaml (`VerdictConfig`). Its threshold is set from the deltas of
+reference models known to be clean by verdict_calibration.py (`babelmill audit-calibrate`).
+`cross_lingual` compares the language versions of a translated benchmark (aligned by item id)
+to show which one the model behaves as if it had memorised.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from babelmill.paths import config_file
+from babelmill.yamlconf import ConfigError, read_yaml
 
 DEFAULT_CONFIG = config_file("contamination", "verdict.yaml")
 VERDICTS = ("contaminated", "clean", "inconclusive")
@@ -39,22 +38,24 @@ class VerdictConfig:
     @classmethod
     def load(cls, path: str | Path | None = None) -> VerdictConfig:
         p = Path(path or DEFAULT_CONFIG)
-        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        d = read_yaml(p)[0] or {}
+        if not isinstance(d, dict):
+            raise ConfigError(f"{p}: expected a mapping of verdict settings")
         bs, cal = d.get("bootstrap") or {}, d.get("calibration") or {}
         known = {"contaminated_below", "clean_above", "min_items", "metric", "require_above_chance", "bootstrap",
                  "calibration"}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"{p}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            raise ConfigError(f"{p}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
         cfg = cls(contaminated_below=float(d.get("contaminated_below", 0.10)), clean_above=float(d.get("clean_above", 0.0)),
                   min_items=int(d.get("min_items", 20)), metric=str(d.get("metric", "acc")),
                   resamples=int(bs.get("resamples", 1000)), confidence=float(bs.get("confidence", 0.95)),
                   margin=float(cal.get("margin", 0.05)), calibrated_on=list(cal.get("calibrated_on") or []),
                   require_above_chance=bool(d.get("require_above_chance", True)))
         if cfg.metric not in ("acc", "acc_norm"):
-            raise ValueError(f"{p}: metric must be acc or acc_norm, not {cfg.metric!r}")
+            raise ConfigError(f"{p}: metric must be acc or acc_norm, not {cfg.metric!r}")
         if not 0 < cfg.confidence < 1:
-            raise ValueError(f"{p}: bootstrap.confidence must be in (0, 1)")
+            raise ConfigError(f"{p}: bootstrap.confidence must be in (0, 1)")
         return cfg
 
     def to_yaml(self) -> dict:
@@ -116,27 +117,6 @@ def assess(orig: Sequence[bool], gen: Sequence[bool], cfg: VerdictConfig, seed: 
             "acc_original_ci": [o_lo, o_hi], "acc_generalized_ci": [g_lo, g_hi]}
 
 
-def calibrate(clean_deltas: Sequence[float] | dict[str, float], cfg: VerdictConfig | None = None,
-              margin: float | None = None, out: str | Path | None = None) -> VerdictConfig:
-    """Set `contaminated_below` from reference models known to be clean: min(deltas) - margin, >= 0.
-
-    Using the smallest clean gain (not the mean) keeps every reference model on the clean side of
-    the threshold; the margin absorbs sampling noise of models not in the reference set.
-    """
-    cfg = cfg or VerdictConfig.load()
-    named = dict(clean_deltas) if isinstance(clean_deltas, dict) else {f"ref{i}": d for i, d in enumerate(clean_deltas)}
-    if not named:
-        raise ValueError("calibrate needs at least one clean-model delta")
-    m = cfg.margin if margin is None else margin
-    cfg.margin = m
-    cfg.contaminated_below = max(0.0, min(named.values()) - m)
-    cfg.calibrated_on = [{"model": k, "delta": round(float(v), 4)} for k, v in named.items()]
-    if out:
-        header = "# Calibrated by babelmill.contamination.detect.calibrate; see the rule in the shipped verdict.yaml.\n"
-        Path(out).write_text(header + yaml.safe_dump(cfg.to_yaml(), sort_keys=False), encoding="utf-8")
-    return cfg
-
-
 def cross_lingual(per_lang: dict[str, dict[str, tuple[bool, bool]]], rows: dict[str, dict]) -> dict:
     """Compare the language versions of one benchmark (translations aligned by item id).
 
@@ -162,29 +142,3 @@ def cross_lingual(per_lang: dict[str, dict[str, tuple[bool, bool]]], rows: dict[
     return {"memorised_language": suspect, "contaminated_languages": sorted(flagged), "lowest_delta_language": lowest,
             "delta_by_language": {k: rows[k]["delta"] for k in sorted(rows)}, "agreement": agreement}
 
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m babelmill.contamination.detect")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("calibrate", help="set the contamination threshold from clean reference models' deltas")
-    p.add_argument("--delta", type=float, action="append", default=[], help="a clean model's delta (repeat)")
-    p.add_argument("--from-json", action="append", default=[], help="an audit JSON of a clean model (all its deltas)")
-    p.add_argument("--config", default=None, help="starting config (default: the shipped verdict.yaml)")
-    p.add_argument("--margin", type=float)
-    p.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    deltas: dict[str, float] = {f"cli{i}": d for i, d in enumerate(a.delta)}
-    import json
-
-    for f in a.from_json:
-        data = json.loads(Path(f).read_text(encoding="utf-8"))
-        for bench, b in data["benchmarks"].items():
-            for lang, r in b["languages"].items():
-                deltas[f"{data.get('model', f)}:{bench}:{lang}"] = r["delta"]
-    cfg = calibrate(deltas, VerdictConfig.load(a.config), a.margin, a.out)
-    print(f"contaminated_below = {cfg.contaminated_below:.4f} (from {len(deltas)} clean deltas) -> {a.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Dry run of a config: parameter count and per-GPU memory, without building the model.
+"""Sizing of a config (`babelmill pretrain plan`): parameter count and per-GPU memory, without
+building the model.
 
 Counts follow megatron-core's GPT layout (linear biases only with add_bias_linear, RMSNorm/LayerNorm weights, SwiGLU doubles
 fc1, GQA shrinks the K/V projections). Memory: bf16 weights + fp32 main grads + fp32 Adam
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .config import ModelConfig, PretrainConfig, load_config, resolve_distributed_optimizer
+from babelmill.pretrain.config import ModelConfig, PretrainConfig, load_config, resolve_distributed_optimizer
 
 DEFAULT_VOCAB = 128_000
 
@@ -94,8 +95,8 @@ def meta_parameter_count(m: ModelConfig, vocab: int) -> int:
     """Build the GPTModel on the meta device (no memory) in a 1-process group and count."""
     import torch
 
-    from .distributed import init_model_parallel, init_process_group, shutdown
-    from .model import build_gpt
+    from babelmill.pretrain.distributed import init_model_parallel, init_process_group, shutdown
+    from babelmill.pretrain.model import build_gpt
 
     info = init_process_group()
     try:
