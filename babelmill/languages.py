@@ -4,7 +4,11 @@ user changes the language set or a threshold by editing YAML, not code."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -142,9 +146,50 @@ def _load(path: str, mtime: float) -> LanguageRegistry:
     return LanguageRegistry(load_model(RegistryFile, path), path)
 
 
-def load_registry(path: str | Path | None = None) -> LanguageRegistry:
-    """The registry at `path`, else $BABELMILL_LANGUAGES, else configs/languages.yaml."""
-    p = Path(path or os.environ.get("BABELMILL_LANGUAGES") or DEFAULT_PATH)
+#: The registry a run made current for code that takes no registry argument (see use_registry).
+_ACTIVE: contextvars.ContextVar[str | None] = contextvars.ContextVar("babelmill_active_registry", default=None)
+
+
+@contextlib.contextmanager
+def use_registry(path: str | Path | None) -> Iterator[None]:
+    """Within the block, `load_registry()` without a path (in this thread or task) means `path`.
+
+    Most code is handed its registry (a stage gets the run's from its RunContext). Helpers that
+    look it up themselves with `load_registry()` (the contamination n-gram index and benchmark
+    loaders, built by the decontaminate stage) follow the run's `languages:` this way instead of
+    $BABELMILL_LANGUAGES. A context variable rather than the environment: it is undone on exit
+    and does not leak into other threads or into child processes."""
+    token = _ACTIVE.set(str(path) if path is not None else None)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def registry_path(path: str | Path | None = None) -> Path:
+    """The registry file `load_registry(path)` reads, as an absolute path: `path`, else the one
+    made current by use_registry, else $BABELMILL_LANGUAGES, else configs/languages.yaml."""
+    p = Path(path or _ACTIVE.get() or os.environ.get("BABELMILL_LANGUAGES") or DEFAULT_PATH)
     if not p.is_file():
         raise ConfigError(f"{p}: language registry not found")
-    return _load(str(p.resolve()), p.stat().st_mtime)
+    return p.resolve()
+
+
+@lru_cache(maxsize=16)
+def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def registry_fingerprint(path: str | Path | None = None) -> str:
+    """Hash of the registry file's bytes (16 hex digits): recorded in a run's manifest, so that
+    later steps (and workers) can tell whether the file they read is the one the run used."""
+    p = registry_path(path)
+    st = p.stat()
+    return _fingerprint(str(p), st.st_mtime_ns, st.st_size)
+
+
+def load_registry(path: str | Path | None = None) -> LanguageRegistry:
+    """The registry at `path`, else the one made current by `use_registry` (a run's), else
+    $BABELMILL_LANGUAGES, else configs/languages.yaml. Parsed once per file version."""
+    p = registry_path(path)
+    return _load(str(p), p.stat().st_mtime)

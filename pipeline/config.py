@@ -101,7 +101,9 @@ class PipelineConfig(_Strict):
     """A pipeline run: inputs, stages, output, engine and optional balancing."""
 
     name: str = Field("run", description="shown in progress bars, tables and the manifest")
-    languages: str | None = Field(None, description="language registry YAML (default: configs/languages.yaml)")
+    languages: str | None = Field(None, description="language registry YAML (default: $BABELMILL_LANGUAGES, else "
+                                                    "configs/languages.yaml); used by every stage and by balancing, "
+                                                    "recorded in the manifest")
     input: InputConfig = Field(description="see InputConfig")
     output: OutputConfig = Field(description="see OutputConfig")
     stages: list[StageConfig] = Field(default_factory=list, description="in order; dedup stages last")

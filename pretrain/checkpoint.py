@@ -42,6 +42,7 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -206,22 +207,32 @@ def load_trainer_state(ckpt: Path) -> dict:
     return json.loads((ckpt / TRAINER_STATE).read_text())
 
 
-def first_verified(save_dir: str | Path, deep: bool = True, report=print, skip: set[str] | None = None,
+def say(report: Callable[[str], object] | None, logger: logging.Logger, level: int, msg: str) -> None:
+    """A message of pretrain's: to `logger` at `level` (the CLI sets the level), or to `report`
+    when a caller passed one. `report` is what these functions took before they logged (it
+    defaulted to print); it is kept for callers that collect the messages (tests, benchmarks)."""
+    if report is not None:
+        report(msg)
+    else:
+        logger.log(level, msg)
+
+
+def first_verified(save_dir: str | Path, deep: bool = True, report=None, skip: set[str] | None = None,
                    rejected: dict[str, str] | None = None) -> Path | None:
     """The newest candidate checkpoint that matches its manifest, falling back to older ones.
 
-    Reports every checkpoint it passes over. Training's load retries with `skip` (names already
-    passed over or that failed to load; the ones this call passes over are added) and collects
-    the reasons in `rejected` (path -> why), to set them aside or name them in an error."""
+    Reports every checkpoint it passes over (a warning; to `report` if given, see `say`).
+    Training's load retries with `skip` (names already passed over or that failed to load; the
+    ones this call passes over are added) and collects the reasons in `rejected` (path -> why),
+    to set them aside or name them in an error."""
     tried = [c for c in candidates(save_dir) if skip is None or c.name not in skip]
     for i, ckpt in enumerate(tried):
         reason = verify(ckpt, deep) if ckpt.is_dir() else "it does not exist"
         if reason is None:
             return ckpt
         nxt = tried[i + 1].name if i + 1 < len(tried) else None
-        report(f"checkpoint {ckpt} is corrupt or incomplete: {reason}; "
-               + (f"falling back to the previous checkpoint {nxt}" if nxt else
-                  "no older checkpoint to fall back to"))
+        say(report, log, logging.WARNING, f"checkpoint {ckpt} is corrupt or incomplete: {reason}; "
+            + (f"falling back to the previous checkpoint {nxt}" if nxt else "no older checkpoint to fall back to"))
         if skip is not None:
             skip.add(ckpt.name)
         if rejected is not None:
@@ -229,7 +240,7 @@ def first_verified(save_dir: str | Path, deep: bool = True, report=print, skip: 
     return None
 
 
-def find_loadable(save_dir: str | Path, deep: bool = True, report=print) -> Path | None:
+def find_loadable(save_dir: str | Path, deep: bool = True, report=None) -> Path | None:
     """The newest checkpoint that passes verification (export and inference; training's load
     also falls back past checkpoints that verify but cannot be loaded)."""
     return first_verified(save_dir, deep, report)
@@ -238,7 +249,7 @@ def find_loadable(save_dir: str | Path, deep: bool = True, report=print) -> Path
 # ---------------------------------------------------------------- sharded state dicts
 
 def _sharded_state_dict(model_chunks: list, optimizer, is_loading: bool) -> dict:
-    from .model import unwrap
+    from babelmill.pretrain.model import unwrap
 
     sd = {}
     if len(model_chunks) == 1:
@@ -254,7 +265,7 @@ def _sharded_state_dict(model_chunks: list, optimizer, is_loading: bool) -> dict
 
 
 def _apply_loaded(state: dict, model_chunks: list, optimizer) -> None:
-    from .model import unwrap
+    from babelmill.pretrain.model import unwrap
 
     if len(model_chunks) == 1:
         unwrap(model_chunks[0]).load_state_dict(state["model"], strict=True)
@@ -438,7 +449,7 @@ class CheckpointManager:
             self._queue = None
 
     # -- load
-    def load(self, report=print, restart: bool = False) -> tuple[Path, dict] | None:
+    def load(self, report=None, restart: bool = False) -> tuple[Path, dict] | None:
         """Restore the newest valid checkpoint into `states`: model/optimizer, this rank's RNG,
         then the JSON states (a weights-only checkpoint: the model only, and the data position).
 
@@ -446,9 +457,10 @@ class CheckpointManager:
         (no checkpoint, or none loadable and `restart`; `self.set_aside_dirs` then lists those).
         Raises NoLoadableCheckpointError when checkpoints exist but none loads (unless
         `restart`) and UnsafeCheckpointError when one is refused as unsafe.
-        All ranks agree on the checkpoint: rank 0 chooses and broadcasts it.
+        All ranks agree on the checkpoint: rank 0 chooses and broadcasts it. What it passes
+        over or sets aside is logged as a warning on rank 0 (to `report` if given, see `say`).
         """
-        from .safe_load import UnsafeCheckpointError
+        from babelmill.pretrain.safe_load import UnsafeCheckpointError
 
         skip: set[str] = set()
         rejected: dict[str, str] = {}  # checkpoint path -> why it cannot be used
@@ -480,8 +492,8 @@ class CheckpointManager:
                                             f"unsafe checkpoint: {ckpt} was refused on another rank")
             if failed.item():
                 if _rank() == 0:
-                    report(f"checkpoint {ckpt} could not be loaded ({err or 'failed on another rank'}); "
-                           "falling back to the previous checkpoint")
+                    say(report, log, logging.WARNING, f"checkpoint {ckpt} could not be loaded "
+                        f"({err or 'failed on another rank'}); falling back to the previous checkpoint")
                     rejected[str(ckpt)] = f"could not be loaded ({err or 'failed on another rank'})"
                 skip.add(ckpt.name)
                 continue
@@ -491,7 +503,7 @@ class CheckpointManager:
             return ckpt, state
 
     def _load_into(self, ckpt: Path) -> None:
-        from .safe_load import safe_load, torch_load_weights_only
+        from babelmill.pretrain.safe_load import safe_load, torch_load_weights_only
 
         model_chunks, optimizer = self.states[MODEL], self.states.get(OPTIMIZER)
         # a weights-only checkpoint (`babelmill pretrain import`): the model only; the optimizer
@@ -530,8 +542,8 @@ class CheckpointManager:
         self._set_aside(found, report, loaded=None)
         self.restarted = True
         if _rank() == 0:
-            report(f"--restart: no checkpoint in {self.save_dir} can be loaded; starting over from "
-                   "iteration 0")
+            say(report, log, logging.WARNING, f"--restart: no checkpoint in {self.save_dir} can be loaded; "
+                "starting over from iteration 0")
         return None
 
     def _set_aside(self, rejected: dict[str, str], report, loaded: Path | None) -> None:
@@ -542,8 +554,8 @@ class CheckpointManager:
                 dst = set_aside(Path(p))
                 if dst is not None:
                     self.set_aside_dirs.append(dst)
-                    report(f"checkpoint {p} kept as {dst.name} (not loadable; never resumed from or "
-                           "pruned - delete it when done)")
+                    say(report, log, logging.WARNING, f"checkpoint {p} kept as {dst.name} (not loadable; "
+                        "never resumed from or pruned - delete it when done)")
             latest = read_latest(self.save_dir)
             if rejected and latest is not None and not (self.save_dir / latest).is_dir():
                 if loaded is not None:

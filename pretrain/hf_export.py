@@ -37,13 +37,16 @@ query heads then its key head then its value head) is split into q/k/v; SwiGLU's
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import torch
 
-from . import checkpoint as ck
-from .config import ModelConfig
+from babelmill.pretrain import checkpoint as ck
+from babelmill.pretrain.config import ModelConfig
+
+log = logging.getLogger(__name__)
 
 NORM_KEYS = {  # local layer spec name -> Transformer Engine spec name (fused norm + linear)
     "input_layernorm.weight": "self_attention.linear_qkv.layer_norm_weight",
@@ -204,7 +207,7 @@ def resolve_checkpoint(ckpt_dir: str | Path, iteration: int | None = None) -> Pa
 def load_checkpoint(ckpt: Path):
     """(MegatronLM with the weights loaded through safe_load, its trainer_state). The config is
     checked for an HF mapping first, so an unmappable checkpoint is refused before it is read."""
-    from .config import config_from_dict
+    from babelmill.pretrain.config import config_from_dict
 
     try:
         state = ck.load_trainer_state(ckpt)
@@ -212,7 +215,7 @@ def load_checkpoint(ckpt: Path):
     except (OSError, ValueError, KeyError) as e:
         raise ck.CheckpointError(f"{ckpt}: unreadable trainer_state.json ({type(e).__name__}: {e})") from None
     hf_architecture(cfg.model)
-    from .inference import MegatronLM
+    from babelmill.pretrain.inference import MegatronLM
 
     return MegatronLM(str(ckpt)), state
 
@@ -226,7 +229,7 @@ def write_tokenizer(tokenizer_json: str | Path, out: Path, eos_id: int, max_len:
     EOS between them), so the HF tokenizer encodes `text` exactly as training did."""
     from transformers import PreTrainedTokenizerFast
 
-    from .data.tokenizer import load_tokenizer
+    from babelmill.pretrain.data.tokenizer import load_tokenizer
 
     raw = load_tokenizer(tokenizer_json)
     eos = raw.id_to_token(eos_id)
@@ -269,8 +272,9 @@ def save_hf(tensors: dict[str, torch.Tensor], config, out: Path, dtype: torch.dt
 
 
 def export(checkpoint: str | Path, output: str | Path, iteration: int | None = None,
-           dtype: str = "float32", report=print) -> dict:
-    """Write HF_DIR from a babelmill checkpoint; returns a summary (also HF_DIR/babelmill_export.json)."""
+           dtype: str = "float32", report=None) -> dict:
+    """Write HF_DIR from a babelmill checkpoint; returns a summary (also HF_DIR/babelmill_export.json).
+    What was exported is logged (INFO; to `report` if given, see checkpoint.say)."""
     out = Path(output)
     if out.exists() and any(out.iterdir()) and not (out / "babelmill_export.json").is_file():
         raise ExportError(f"--output {out} is not empty (and not an earlier export); use a new directory")
@@ -294,7 +298,8 @@ def export(checkpoint: str | Path, output: str | Path, iteration: int | None = N
                "parameters": sum(v.numel() for v in tensors.values()),
                "saved_with": {"tensor": lm.config.parallel.tensor, "pipeline": lm.config.parallel.pipeline}}
     (out / "babelmill_export.json").write_text(json.dumps(summary, indent=1) + "\n")
-    report(f"exported {ckpt} (iteration {state['iteration']}) as {summary['architecture']} to {out}")
+    ck.say(report, log, logging.INFO,
+           f"exported {ckpt} (iteration {state['iteration']}) as {summary['architecture']} to {out}")
     return summary
 
 
@@ -306,7 +311,7 @@ def _pad_id(tok, eos_id: int) -> int:
     return eos_id
 
 
-def export_if_changed(checkpoint: str | Path, output: str | Path, report=print) -> tuple[Path, bool]:
+def export_if_changed(checkpoint: str | Path, output: str | Path, report=None) -> tuple[Path, bool]:
     """`export` unless `output` already holds the export of the same checkpoint (the demo reruns);
     (output, whether it was written now)."""
     out = Path(output)

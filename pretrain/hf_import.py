@@ -23,15 +23,18 @@ hidden/heads, ...) is refused with the reason.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import torch
 
-from . import checkpoint as ck
-from . import savedir
-from .config import ModelConfig, PretrainConfig
-from .hf_export import ExportError, hf_to_megatron
+from babelmill.pretrain import checkpoint as ck
+from babelmill.pretrain import savedir
+from babelmill.pretrain.config import ModelConfig, PretrainConfig
+from babelmill.pretrain.hf_export import ExportError, hf_to_megatron
+
+log = logging.getLogger(__name__)
 
 IMPORTED_CONFIG = "imported_config.yaml"
 
@@ -114,7 +117,7 @@ def read_safetensors(hf_dir: Path) -> dict[str, torch.Tensor]:
 
 def _run_config(model: ModelConfig, base: str | None) -> PretrainConfig:
     if base:
-        from .config import load_config
+        from babelmill.pretrain.config import load_config
 
         cfg = load_config(base)
         data = cfg.model_dump(mode="json")
@@ -137,13 +140,14 @@ def _yaml_of(cfg: PretrainConfig) -> str:
 
 
 def import_hf(hf_dir: str | Path, output: str | Path, config: str | None = None,
-              seq_length: int | None = None, report=print) -> dict:
-    """Write CKPT_DIR (see the module docstring) from a local HF Llama/Arcee model dir."""
+              seq_length: int | None = None, report=None) -> dict:
+    """Write CKPT_DIR (see the module docstring) from a local HF Llama/Arcee model dir. What was
+    imported is logged (INFO; to `report` if given, see checkpoint.say)."""
     from transformers import AutoConfig
 
-    from .data.tokenizer import eos_token_id, load_tokenizer
-    from .distributed import init_model_parallel, init_process_group
-    from .model import build_gpt
+    from babelmill.pretrain.data.tokenizer import eos_token_id, load_tokenizer
+    from babelmill.pretrain.distributed import init_model_parallel, init_process_group
+    from babelmill.pretrain.model import build_gpt
 
     src = Path(hf_dir)
     out = Path(output)
@@ -204,7 +208,8 @@ def import_hf(hf_dir: str | Path, output: str | Path, config: str | None = None,
            "data_dir": None, "language_weights": None, "imported_from": str(src.resolve())}
     (out / savedir.RUN_CONFIG).write_text(json.dumps(run, indent=1))
     (out / IMPORTED_CONFIG).write_text(_yaml_of(cfg))
-    report(f"imported {src} ({hf_cfg.model_type}, {sum(v.numel() for v in mapped.values()):,} parameters) "
+    ck.say(report, log, logging.INFO,
+           f"imported {src} ({hf_cfg.model_type}, {sum(v.numel() for v in mapped.values()):,} parameters) "
            f"as {saved}; continue training with --config {out / IMPORTED_CONFIG} --save {out}")
     return {"checkpoint": str(saved), "config": str(out / IMPORTED_CONFIG), "model": m.model_dump(mode="json")}
 

@@ -14,19 +14,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint as ck
-from . import cpu_compat
+from babelmill.pretrain import checkpoint as ck
+from babelmill.pretrain import cpu_compat
 
 
 class MegatronLM:
     """A GPT checkpoint in eval mode: `.token_logprobs(batch)` gives log p(t_i | t_<i) per sequence."""
 
-    def __init__(self, ckpt_dir: str, batch_size: int = 8, report=print):
-        from .config import config_from_dict
-        from .data.tokenizer import eos_token_id, load_tokenizer
-        from .distributed import init_model_parallel, init_process_group
-        from .model import build_gpt
-        from .safe_load import safe_load
+    def __init__(self, ckpt_dir: str, batch_size: int = 8, report=None):
+        """`report`: where the checkpoints passed over are reported (default: the checkpoint
+        module's logger, as warnings; see checkpoint.say)."""
+        from babelmill.pretrain.config import config_from_dict
+        from babelmill.pretrain.data.tokenizer import eos_token_id, load_tokenizer
+        from babelmill.pretrain.distributed import init_model_parallel, init_process_group
+        from babelmill.pretrain.model import build_gpt
+        from babelmill.pretrain.safe_load import safe_load
 
         cpu_compat.quiet_megatron_warnings()
         path = Path(ckpt_dir)

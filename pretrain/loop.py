@@ -24,13 +24,19 @@ from pathlib import Path
 
 import torch
 
-from . import cpu_compat, savedir, step
-from .checkpoint import CheckpointManager, RNGState
-from .config import PretrainConfig, World, config_with_overrides, load_config, resolve
-from .distributed import DistInfo, init_model_parallel, init_process_group, set_seed, shutdown
-from .metrics import METRICS_FILE, MetricsLogger, rotate
-from .model import build_gpt, wrap_for_training
-from .step import forward_step, microbatches
+from babelmill.pretrain import cpu_compat, savedir, step
+from babelmill.pretrain.checkpoint import CheckpointManager, RNGState, say
+from babelmill.pretrain.config import PretrainConfig, World, config_with_overrides, load_config, resolve
+from babelmill.pretrain.distributed import (
+    DistInfo,
+    init_model_parallel,
+    init_process_group,
+    set_seed,
+    shutdown,
+)
+from babelmill.pretrain.metrics import METRICS_FILE, MetricsLogger, rotate
+from babelmill.pretrain.model import build_gpt, wrap_for_training
+from babelmill.pretrain.step import forward_step, microbatches
 
 # forward_step and microbatches are step's; imported from here by the benchmarks
 __all__ = ["Trainer", "TrainProgress", "TrainResult", "forward_step", "microbatches", "train"]
@@ -97,8 +103,10 @@ class Trainer:
     """Holds the built model/optimizer/data for one run; `run()` trains to train_iters."""
 
     def __init__(self, cfg: PretrainConfig, data_dir: str, save_dir: str, exit_after: int | None = None,
-                 progress: bool | None = None, report=print, tokenizer_json: str | None = None,
+                 progress: bool | None = None, report=None, tokenizer_json: str | None = None,
                  restart: bool = False):
+        """`report`: a callback for the run's messages (resumed from, checkpoints passed over)
+        instead of this module's and the checkpoint module's loggers (see checkpoint.say)."""
         self.cfg = cfg  # schedule overrides (--train-iters) are applied to the config by train()
         self.data_dir = str(data_dir)
         self.save_dir = Path(save_dir)
@@ -116,7 +124,7 @@ class Trainer:
         from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
         from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 
-        from .data.blend import build_datasets
+        from babelmill.pretrain.data.blend import build_datasets
 
         cfg = self.cfg
         # before anything (data_cache, run files) is written; a fresh dir is claimed at once, so
@@ -178,7 +186,7 @@ class Trainer:
         self.resumed_from = None
         run = self._run_files()
         savedir.check_same_run(self.save_dir, run)
-        loaded = self.ckpt.load(report=self._report0, restart=self.restart)
+        loaded = self.ckpt.load(report=self.report, restart=self.restart)  # logs on rank 0 only
         # only now: a failed or refused load must leave the save dir's run files as they were
         self._write_run_files(run)
         if self.ckpt.restarted and self.rank == 0:
@@ -190,8 +198,8 @@ class Trainer:
             ckpt, state = loaded
             self.resumed_from = str(ckpt)
             if state.get("train_iters") not in (None, t.train_iters):
-                self._report0(f"warning: resuming with train_iters={t.train_iters} but the checkpoint "
-                              f"was made with {state['train_iters']}: data order and LR schedule differ")
+                self._report0(f"resuming with train_iters={t.train_iters} but the checkpoint was made with "
+                              f"{state['train_iters']}: data order and LR schedule differ", logging.WARNING)
             self._report0(f"resumed from {ckpt} at iteration {self.iteration}")
         n_params = sum(p.numel() for c in self.unwrapped for p in c.parameters())
         if torch.distributed.is_initialized():
@@ -205,10 +213,9 @@ class Trainer:
                                      resume_iteration=self.iteration, total_iters=t.train_iters,
                                      progress=self.progress)
 
-    def _report0(self, msg: str) -> None:
+    def _report0(self, msg: str, level: int = logging.INFO) -> None:
         if self.dist is None or self.dist.rank == 0:
-            self.report(msg)
-            log.info(msg)
+            say(self.report, log, level, msg)
 
     # -- the run's position and resolved settings, under the names the benchmarks read
     @property
@@ -376,7 +383,7 @@ class Trainer:
 
 
 def train(config: str | PretrainConfig, data_dir: str, save_dir: str, train_iters: int | None = None,
-          exit_after: int | None = None, progress: bool | None = None, report=print,
+          exit_after: int | None = None, progress: bool | None = None, report=None,
           overrides: dict | None = None, restart: bool = False) -> TrainResult:
     """Train (or resume) a run; returns the losses of the steps this call ran.
 

@@ -27,10 +27,6 @@ FORBIDDEN_TOP = {"demo", "bench", "testing"}
 FORBIDDEN_PREFIXES = ("babelmill.demo",)
 #: library folders whose modules exist only as babelmill.<folder>.* once installed
 BARE_TOP = {folder for folder, package in LIBRARY.items() if package != folder}
-#: modules whose relative imports other work in progress is converting; an entry whose file has
-#: none left fails the check below, so that it is deleted here rather than forgotten
-STYLE_PENDING = {"pretrain/checkpoint.py", "pretrain/hf_export.py", "pretrain/hf_import.py",
-                 "pretrain/inference.py", "pretrain/loop.py"}
 
 
 def _module_name(path: Path, folder: str) -> tuple[str, bool]:
@@ -149,18 +145,12 @@ def test_the_check_leaves_lookalike_names_alone(source, module, is_init):
 
 
 def test_library_modules_import_each_other_by_absolute_name():
-    found, pending_left = [], set()
+    found = []
     for path, folder in _library_files():
         rel = path.relative_to(ROOT).as_posix()
         module, is_init = _module_name(path, folder)
-        v = style_violations(path.read_text(encoding="utf-8"), module, is_init, filename=rel)
-        if rel in STYLE_PENDING:
-            pending_left |= {rel} if v else set()
-            continue
-        found += v
+        found += style_violations(path.read_text(encoding="utf-8"), module, is_init, filename=rel)
     assert not found, "library imports not written as absolute babelmill.* names:\n" + "\n".join(found)
-    done = STYLE_PENDING - pending_left
-    assert not done, f"{sorted(done)} import only by absolute name now: remove them from STYLE_PENDING"
 
 
 @pytest.mark.parametrize("source, module, is_init, expected", [

@@ -13,6 +13,13 @@ Counting and writing are per-unit tasks run by the engine (in-process, Ray or Be
 and the sampler run on the driver over two integer columns per document (16 bytes each), never
 over texts. Every file is written atomically and a rerun skips finished units; a rerun with a
 different balance config refuses to mix results unless `overwrite=True`.
+
+The language registry (which languages are targets, which scripts are unspaced for the token
+proxy) is the one the curation run used, as its manifest records it (RunContext.from_manifest:
+`registry`; for a manifest from before that record, the config's `languages:`, else
+$BABELMILL_LANGUAGES, else the default, as everywhere else), not whatever the environment of
+the balancing process says. Messages go to this module's logger; `quiet` only turns the
+progress bars off.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from babelmill.pipeline.balance.sampler import assign_copies
 from babelmill.pipeline.io.writers import atomic_write_json, atomic_write_parquet, clean_tmp_files
 
 BALANCE_FILE = "balance.json"
-log = logging.getLogger("babelmill.balance")
+log = logging.getLogger(__name__)
 
 
 class BalanceStateError(BabelmillError, RuntimeError):
@@ -59,10 +66,10 @@ def _read_shard(path: str, columns: list[str] | None = None) -> pa.Table:
 
 def count_task(task: dict) -> None:
     """Count one unit's kept documents (no texts leave the task)."""
-    from babelmill.languages import load_registry
+    from babelmill.pipeline.core.context import RunContext
 
     t = _read_shard(task["shard"], ["id", "lang", "text", "cluster_size"])
-    registry = load_registry(task["registry"])
+    registry = RunContext.from_dict(task["context"]).registry  # the driver's, checked against its fingerprint
     texts = t.column("text").combine_chunks() if t.num_rows else pa.array([], pa.string())
     langs = pc.fill_null(t.column("lang"), "und").combine_chunks() if t.num_rows else pa.array([], pa.string())
     size = (t.column("cluster_size").to_numpy().astype(np.int32) if "cluster_size" in t.column_names
@@ -155,18 +162,22 @@ def _language_copies(counts: pa.Table, plan: dict, cfg: BalanceConfig) -> np.nda
 
 def run_balance(run_dir: str | Path, cfg: BalanceConfig, engine: str = "local", engine_cfg=None,
                 overwrite: bool = False, quiet: bool = False) -> dict:
-    from babelmill.languages import DEFAULT_PATH, load_registry
+    """Balance the finished run in `run_dir`; returns the balance report. `quiet`: no progress
+    bars."""
+    from babelmill.pipeline.core.context import RunContext
     from babelmill.pipeline.engines import get_engine
 
     t0 = time.time()
     run_dir = Path(run_dir)
     units, ext, manifest = _units(run_dir)
-    registry_path = str(manifest["config"].get("languages") or DEFAULT_PATH)
-    registry = load_registry(registry_path)
+    ctx = RunContext.from_manifest(manifest, run_dir)
+    registry = ctx.registry
     targets = cfg.languages or registry.codes
     unknown = sorted(set(targets) - set(registry.codes))
     if unknown:
-        raise ValueError(f"balance.languages: not in the registry {registry_path}: {unknown}")
+        raise ValueError(f"balance.languages: not in the registry {ctx.registry_path}: {unknown}")
+    log.info("balance %s: %d unit(s), %d target language(s) of the registry %s", run_dir, len(units),
+             len(targets), ctx.registry_path)
     counter = cfg.tokenizer
     if counter != "proxy" and not Path(counter).is_file():
         raise FileNotFoundError(f"balance.tokenizer: no such tokenizer file: {counter}")
@@ -178,7 +189,7 @@ def run_balance(run_dir: str | Path, cfg: BalanceConfig, engine: str = "local", 
     shard = {u: str(run_dir / "output" / f"{u}.{ext}") for u in units}
 
     todo = [{"shard": shard[u], "out": str(bal / "_counts" / f"{u}.parquet"), "counter": counter,
-             "registry": registry_path} for u in units if not (bal / "_counts" / f"{u}.parquet").exists()]
+             "context": ctx.to_dict()} for u in units if not (bal / "_counts" / f"{u}.parquet").exists()]
     _run_phase(eng, count_task, todo, bal / "_counts", len(units), "balance: count", quiet)
 
     parts = [pq.read_table(bal / "_counts" / f"{u}.parquet", columns=["lang", "n_chars", "n_tokens", "cluster_size"])
@@ -213,6 +224,9 @@ def run_balance(run_dir: str | Path, cfg: BalanceConfig, engine: str = "local", 
     report["seconds"] = round(time.time() - t0, 3)
     report["engine"] = engine
     atomic_write_json(bal / BALANCE_FILE, report)
+    log.info("balance %s: %d documents (%d tokens) -> %d (%d tokens), %s", run_dir, report["totals"]["docs_before"],
+             report["totals"]["tokens_before"], report["totals"]["docs_after"], report["totals"]["tokens_after"],
+             bal / BALANCE_FILE)
     return report
 
 

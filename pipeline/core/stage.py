@@ -2,8 +2,15 @@
 
 A stage declares the columns it reads (`requires`) and the columns it adds (`produces`),
 validates its parameters with a pydantic model (`Params`, unknown keys are errors), may load
-heavy state once per worker in `setup()` (a model, a word list), and transforms one
+heavy state once per worker in `setup(ctx)` (a model, a word list), and transforms one
 `pyarrow.RecordBatch` at a time in `process()`.
+
+`setup` is handed the run's RunContext (pipeline/core/context.py): the language registry and
+run directory the runner chose once for the whole run. A stage never picks a registry itself:
+`ctx.registry_for(self.params.registry)` is its own `registry` parameter when the user set one,
+else the run's. A stage used on its own (`stage(batch)`, `stage.ensure_setup()`) is set up with
+RunContext.default(). A user stage whose `setup(self)` takes no argument (written before the
+run context) still works; it finds the context in `self.context`.
 
 `process()` returns a batch with the same rows, in the same order, with the `produces` columns
 added; rows the stage wants to drop carry a non-null `drop_reason` (and a `drop_detail`).
@@ -13,12 +20,15 @@ the very same object, so there is one implementation of each stage's logic.
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
 from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from babelmill.errors import BabelmillError
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.schema import DROP_DETAIL, DROP_REASON
 
 
@@ -51,14 +61,38 @@ class Stage:
             )
             raise StageError(f"stage '{self.name}': invalid parameters: {problems}") from None
         self._ready = False
+        self._ctx: RunContext | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    def setup(self) -> None:
-        """Load per-worker state (models, tables). Called once before the first batch."""
+    def setup(self, ctx: RunContext) -> None:
+        """Load per-worker state (models, tables) for the run `ctx`. Called once before the
+        first batch."""
 
-    def ensure_setup(self) -> None:
+    @property
+    def context(self) -> RunContext:
+        """The run context this stage is (or will be) set up with."""
+        if self._ctx is None:
+            self._ctx = RunContext.default()
+        return self._ctx
+
+    def bind(self, ctx: RunContext) -> Stage:
+        """Use `ctx` from now on (the runner binds every stage before preflight); a stage set
+        up with another context is set up again on next use."""
+        if ctx != self._ctx:
+            self._ctx = ctx
+            self._ready = False
+        return self
+
+    def ensure_setup(self, ctx: RunContext | None = None) -> None:
+        if ctx is not None:
+            self.bind(ctx)
         if not self._ready:
-            self.setup()
+            if type(self).setup is Stage.setup:
+                pass  # nothing to set up: no registry needed either
+            elif _setup_takes_context(type(self)):
+                self.setup(self.context)
+            else:  # a user stage written against the old contract, setup(self)
+                self.setup()
             self._ready = True
 
     # -- the function ------------------------------------------------------------------------
@@ -77,11 +111,14 @@ class Stage:
 
     # -- state for engines that pickle stages to workers --------------------------------------
     def __getstate__(self) -> dict:
-        # Only parameters travel; per-worker state is rebuilt by setup() on the worker.
-        return {"params": self.params.model_dump()}
+        # Only parameters and the run context travel; per-worker state is rebuilt by setup()
+        # on the worker.
+        return {"params": self.params.model_dump(), "context": self._ctx.to_dict() if self._ctx else None}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state["params"])
+        if state.get("context"):
+            self._ctx = RunContext.from_dict(state["context"])
 
     def describe(self) -> dict:
         return {
@@ -91,6 +128,14 @@ class Stage:
             "reasons": list(self.reasons),
             "params": self.params.model_dump(mode="json"),
         }
+
+
+@cache
+def _setup_takes_context(cls: type) -> bool:
+    """Whether `cls.setup` accepts the run context (one positional argument after self)."""
+    params = list(inspect.signature(cls.setup).parameters.values())[1:]
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params) or any(
+        p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def with_drops(batch: pa.RecordBatch, reason: pa.Array, detail: pa.Array | None = None) -> pa.RecordBatch:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,8 @@ import pyarrow.parquet as pq
 
 from babelmill.pipeline.io.writers import atomic_write_json, atomic_write_parquet
 from babelmill.yamlconf import ConfigError
+
+log = logging.getLogger(__name__)
 
 INDEX_DIR = "index"
 INDEX_FILE = "index.json"
@@ -160,8 +164,11 @@ def load_against(dirs: list[str], global_stages, own_root: Path) -> list[dict]:
 
 def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
     """Index a finished dedup run that was made without `dedup.index` (`babelmill dedup-index`):
-    from its staged shards and drops, the same shards the apply phase would have written."""
+    from its staged shards and drops, the same shards the apply phase would have written.
+    `quiet`: no progress bar (a progress bar on stderr, on a terminal only, as the run's)."""
     import types
+
+    from tqdm import tqdm
 
     from babelmill.pipeline.config import build_stages
     from babelmill.pipeline.runner.layout import RunLayout
@@ -184,9 +191,14 @@ def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
         raise ConfigError(f"{root}: its dedup phases did not finish ({', '.join(missing)}): rerun it first")
     from babelmill.pipeline.core.rounds import read_unit_rows
 
-    with run_dir_lock(root):
+    with run_dir_lock(root), tqdm(total=len(units), desc="dedup index", unit="unit", file=sys.stderr,
+                                  disable=True if quiet else None, dynamic_ncols=True) as bar:
+        from babelmill.pipeline.core.context import RunContext
+
+        ctx = RunContext.from_manifest(json.loads(layout.manifest.read_text()), root) if layout.manifest.is_file() \
+            else None  # the registry the run used, whatever the environment says now
         for st in stages:
-            st.ensure_setup()
+            st.ensure_setup(ctx)
         for i, u in enumerate(units):
             staged = layout.staged(u.unit_id)
             if not staged.is_file():
@@ -199,10 +211,8 @@ def build_for_run(run_root: Path | str, quiet: bool = False) -> dict:
             resolved = read_unit_rows(root / "dedup" / "resolved", i)
             roots = root_ids(resolved, refs) if resolved is not None else pa.nulls(len(refs), pa.string())
             write_shard(root, i, table, refs, roots, stages)
-            if not quiet:
-                print(f"\rindexed {i + 1}/{len(units)} units", end="", flush=True)
-        if not quiet:
-            print()
+            bar.update(1)
+            log.debug("indexed %d/%d units of %s", i + 1, len(units), root)
         return finish(root, units, stages)
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.stage import Stage, StageError, StageParams
 from babelmill.yamlconf import ConfigError
 
@@ -70,13 +71,13 @@ class ModelScoreStage(Stage):
     #: file names a language's model may have, for messages
     expected_files = "<lang>.bin"
 
-    def _init_common(self) -> None:
-        from babelmill.languages import load_registry
+    def _init_common(self, ctx: RunContext) -> None:
+        """Per-worker state both stages share; `ctx` is the RunContext setup() was handed."""
         from babelmill.pipeline.stages.quality import QualityRules
 
         p = self.params
-        self.rules = QualityRules(p.config, p.registry)
-        self.reg = load_registry(p.registry)
+        self.reg = ctx.registry_for(p.registry)
+        self.rules = QualityRules(p.config, self.reg)
         self._layers: dict[str | None, dict[str, Any]] = {}
 
     # -- per-language configuration ------------------------------------------------------------

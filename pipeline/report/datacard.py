@@ -187,15 +187,16 @@ def _model_scores(run_dir: Path, manifest: dict, order: list[str], by_lang: dict
 
 
 def build_datacard(run_dir: str | Path) -> tuple[dict, dict[str, bytes]]:
-    """The data card as a JSON-able dict, plus the chart PNGs by file name."""
-    from babelmill.languages import DEFAULT_PATH, load_registry
+    """The data card as a JSON-able dict, plus the chart PNGs by file name. Language names and
+    targets come from the registry the run used, as its manifest records it."""
+    from babelmill.pipeline.core.context import RunContext
 
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{run_dir}: no manifest.json — is this a finished `babelmill run` directory?")
     manifest = json.loads(manifest_path.read_text())
-    registry = load_registry(manifest["config"].get("languages") or DEFAULT_PATH)
+    registry = RunContext.from_manifest(manifest, run_dir).registry
     bal_dir = _balance_dir(run_dir)
     balance = json.loads((bal_dir / "balance.json").read_text()) if (bal_dir / "balance.json").exists() else None
     counter = "proxy"

@@ -11,6 +11,11 @@ Reported beside that invariant, not in it:
   and duplicates dropped in favour of a document with the same id (`kept_same_id`, found by
   the dedup apply phase across units). Ids reused across units with different texts are not
   counted: that would take a shuffle by id.
+
+`registry`: the language registry the run used (its RunContext, pipeline/core/context.py):
+`path` (absolute), `fingerprint` (of the file's bytes), `source` (the config's `languages:`,
+null when $BABELMILL_LANGUAGES or the default chose it) and `languages` (its codes). Later
+steps (balance, data card) read the registry from here.
 """
 
 from __future__ import annotations
@@ -116,10 +121,15 @@ def _workers(unit_stats: list[dict]) -> dict:
 
 
 def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions,
-                   skipped=(), skipped_total=None, global_phases=None) -> dict:
+                   skipped=(), skipped_total=None, global_phases=None, context=None) -> dict:
     """`skipped`: inputs the planner left out ({path, reason, detail}), at most a capped number
     of them; `skipped_total` how many there were in all. `global_phases`: per global stage its
-    drops, seconds and rounds (partitions, rows, seconds, peak RSS of the reduce workers)."""
+    drops, seconds and rounds (partitions, rows, seconds, peak RSS of the reduce workers).
+    `context`: the run's RunContext (default: the one the config chooses)."""
+    if context is None:
+        from babelmill.pipeline.core.context import RunContext
+
+        context = RunContext.from_config(cfg)
     out = {
         "babelmill_manifest": 1,
         "name": cfg.name,
@@ -127,6 +137,7 @@ def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, star
         "engine": engine,
         "config_fingerprint": fingerprint,
         "config": cfg.model_dump(mode="json"),
+        "registry": context.describe(),
         "stages": stage_descriptions,
         "versions": package_versions(),
         "inputs": [

@@ -13,6 +13,15 @@ of texts that are no longer there and keep duplicates of the new ones.
 
 One process at a time: a run holds RUN_DIR/.lock (see lock.py) from before it cleans
 temporary files until its manifest (and balance) is written.
+
+One run context: the language registry and the layout are chosen once, here, from the config
+(pipeline/core/context.py); every stage is set up with that context, on the driver and on the
+workers (through RunSpec), the manifest records the registry (`registry`: path, fingerprint,
+language codes) and balancing reads it from there.
+
+Messages go to this module's logger: progress (resuming, duplicates found) at INFO, what the
+counts alone would not show at WARNING; the CLI sets the level (`babelmill -q/-v`). `quiet`
+only turns the progress bars off.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from babelmill.pipeline.config import ConfigError, PipelineConfig, build_stages
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.global_stage import is_global
 from babelmill.pipeline.dedup import index as dedup_index
 from babelmill.pipeline.dedup.index import load_against
@@ -50,7 +60,7 @@ from babelmill.pipeline.runner.lock import (
 from babelmill.pipeline.runner.manifest import build_manifest
 from babelmill.pipeline.runner.worker import RunSpec, read_options
 
-log = logging.getLogger("babelmill.run")
+log = logging.getLogger(__name__)
 
 __all__ = ["OutputDirError", "RunDirInUseError", "RunStateError", "run_pipeline"]
 
@@ -115,6 +125,7 @@ def _prepare_run_dir(cfg: PipelineConfig, layout: RunLayout, fingerprint: str, o
 
 
 def _progress(quiet, directory, total, already, desc):
+    """A progress bar over completion markers (not a log message: `quiet` turns it off)."""
     import contextlib
 
     return contextlib.nullcontext() if quiet else UnitProgress(directory, total, already, desc)
@@ -165,8 +176,7 @@ def _check_global_inputs(layout: RunLayout, global_stages, inputs: dict) -> None
     )
 
 
-def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool, inputs: dict,
-                       against: list[dict]) -> dict:
+def _run_global_phases(eng, ctx: RunContext, units, global_stages, inputs: dict, against: list[dict]) -> dict:
     """Each global stage runs its rounds through the engine (GlobalStage.run_global), then its
     drops are routed by unit into dedup/<stage>/drops/ and a _SUCCESS marker (naming the inputs
     key) makes the finished stage skip on rerun over the same inputs; an unfinished stage
@@ -176,6 +186,7 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
     from babelmill.pipeline.core.global_stage import GlobalRounds, resolve
     from babelmill.pipeline.core.rounds import RoundResult, read_success
 
+    layout = ctx.layout
     atomic_write_json(layout.root / "dedup" / GLOBAL_INPUTS, inputs)
     shards = {i: layout.staged(u.unit_id) for i, u in enumerate(units)}
     # earlier runs' index shards enter the same shuffles under negative unit numbers
@@ -193,14 +204,13 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
             success.unlink()  # a run directory from before rounds (drops.parquet): recomputed
         if not success.exists():
             t0 = time.time()
-            st.ensure_setup()
+            st.ensure_setup(ctx)
             rounds = GlobalRounds(eng, st, d, shards, docs, previous, against_dirs, log)
             result = rounds.drops(st.run_global(rounds))
             atomic_write_json(success, {"drops": result.rows, "seconds": round(time.time() - t0, 3),
                                         "inputs_key": inputs["key"], "rounds": rounds.history})
-            if not quiet:
-                log.warning("%s: %d duplicates found in %.1f s (%d rounds)", st.name, result.rows, time.time() - t0,
-                            len(rounds.history))
+            log.info("%s: %d duplicates found in %.1f s (%d rounds)", st.name, result.rows, time.time() - t0,
+                     len(rounds.history))
         done = read_success(drops_dir)
         drops.append(RoundResult(drops_dir, done["num_partitions"], done["stats"]))
         report[st.name] = json.loads(success.read_text())
@@ -215,20 +225,24 @@ def _run_global_phases(eng, layout: RunLayout, units, global_stages, quiet: bool
     return report
 
 
-def _preflight(stages) -> None:
+def _preflight(stages, ctx: RunContext) -> None:
     """Driver-side checks that need a stage's resources (e.g. that the LID model can produce
-    every registry language), before any worker starts."""
+    every registry language), before any worker starts; with the run's context, as on workers."""
     for st in stages:
+        st.bind(ctx)
         check = getattr(st, "preflight", None)
         if check is not None:
             check()
 
 
 def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool = False, quiet: bool = False) -> dict:
+    """Run `cfg`; returns the manifest. `quiet`: no progress bars (messages go to this module's
+    logger whatever it is: its level decides)."""
     started = time.time()
     engine_name = engine or cfg.engine.name
     fingerprint = cfg.fingerprint()
-    layout = RunLayout(Path(cfg.output.dir), cfg.output.format)
+    ctx = RunContext.from_config(cfg)  # the registry and layout of the whole run, chosen once
+    layout = ctx.layout
     stages = build_stages(cfg)  # fail fast on the driver, before any worker starts
     global_stages = [st for st in stages if is_global(st)]
     first_global = next((i for i, st in enumerate(stages) if is_global(st)), len(stages))
@@ -236,16 +250,17 @@ def run_pipeline(cfg: PipelineConfig, engine: str | None = None, overwrite: bool
     if late:
         names = ", ".join(st.name for st in global_stages)
         raise ConfigError(f"global stages ({names}) must come after all other stages; move {', '.join(late)} before them")
-    _preflight(stages)
+    _preflight(stages, ctx)
     eng = get_engine(engine_name)(cfg.engine)  # engine settings are checked here too (Ray dashboard)
     if overwrite:
         _refuse_foreign_dir(layout)
     check_output_dir(layout.root)
     with run_dir_lock(layout.root):
-        return _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprint, overwrite, quiet, started)
+        return _run_locked(cfg, ctx, stages, global_stages, eng, engine_name, fingerprint, overwrite, quiet, started)
 
 
-def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprint, overwrite, quiet, started) -> dict:
+def _run_locked(cfg, ctx, stages, global_stages, eng, engine_name, fingerprint, overwrite, quiet, started) -> dict:
+    layout = ctx.layout
     # plan first: a bad input fails before --overwrite deletes the previous run
     plan = plan_inputs(cfg.input.paths, read_options(cfg), exclude=[layout.root])
     units = plan.units
@@ -294,19 +309,22 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
     stale = {p.stem for p in marker_dir.glob("*.json")} - set(ids) if marker_dir.is_dir() else set()
     if stale:
         raise RunStateError(f"{layout.root} has results for inputs no longer given: {sorted(stale)[:3]} ...")
-    if done and not quiet:
-        log.warning("resuming: %d of %d work units already done in %s, skipping them", len(done), len(units), layout.root)
+    log.info("%s: %d work unit(s) on engine %s into %s; language registry %s (%d languages)", cfg.name,
+             len(units), engine_name, layout.root, ctx.registry_path, len(ctx.languages))
+    if done:
+        log.info("resuming: %d of %d work units already done in %s, skipping them", len(done), len(units), layout.root)
 
-    spec = RunSpec(config=cfg.model_dump(mode="json"), run_dir=str(layout.root), config_fingerprint=fingerprint)
+    spec = RunSpec(config=cfg.model_dump(mode="json"), run_dir=str(layout.root), config_fingerprint=fingerprint,
+                   context=ctx.to_dict())
     desc = f"{cfg.name} [{engine_name}]"
     if pending:
         with _progress(quiet, marker_dir, len(units), len(done), desc):
             eng.run_units(spec, pending)
     if global_stages:
-        global_report = _run_global_phases(eng, layout, units, global_stages, quiet, inputs, against)
+        global_report = _run_global_phases(eng, ctx, units, global_stages, inputs, against)
         index = {u.unit_id: i for i, u in enumerate(units)}
         apply_spec = RunSpec(config=spec.config, run_dir=spec.run_dir, config_fingerprint=fingerprint,
-                             phase="apply", unit_index=index)
+                             phase="apply", unit_index=index, context=spec.context)
         todo = [u for u in units if not layout.unit_stats(u.unit_id).exists()]
         if todo:
             with _progress(quiet, layout.units_dir, len(units), len(units) - len(todo), f"{desc} apply dedup"):
@@ -328,22 +346,26 @@ def _run_locked(cfg, layout, stages, global_stages, eng, engine_name, fingerprin
         skipped=skipped[:MAX_SKIPPED_LISTED],
         skipped_total=len(skipped),
         global_phases=global_report,
+        context=ctx,
     )
     if not manifest["counts"]["balanced"]:
         raise RuntimeError(f"accounting mismatch in {layout.root}: {manifest['counts']}")
     _warn_about(manifest)
     atomic_write_json(layout.manifest, manifest)
+    c = manifest["counts"]
+    log.info("%s: %d of %d documents kept; manifest %s", cfg.name, c["kept"], c["docs_in"], layout.manifest)
     if cfg.balance is not None:
         from babelmill.pipeline.balance.run import run_balance
 
         # The balanced corpus is derived from the curated one and the balance config alone, so an
-        # edited `balance:` section rebuilds it (with a warning) instead of refusing the run.
+        # edited `balance:` section rebuilds it (with a warning) instead of refusing the run. It
+        # reads the run's registry from the manifest just written.
         run_balance(layout.root, cfg.balance, engine_name, cfg.engine, overwrite=True, quiet=quiet)
     return manifest
 
 
 def _warn_about(manifest: dict) -> None:
-    """Loud warnings for what the counts alone would not show (logged even when quiet)."""
+    """Warnings for what the counts alone would not show."""
     c = manifest["counts"]
     dup = c["duplicate_ids"]
     if dup["within_units"] or dup["kept_same_id"]:

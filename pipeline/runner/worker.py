@@ -1,8 +1,9 @@
 """Process one work unit: read -> stage chain -> kept shard + rejects shard + unit stats.
 
 `UnitWorker` is what every engine runs (a plain loop, a Ray Data actor, a Beam DoFn): it is
-built from a picklable `RunSpec`, sets its stages up once per worker, and handles units one
-at a time. A unit's files are renamed into place before its stats file, which is the
+built from a picklable `RunSpec`, sets its stages up once per worker with the run's context
+(the registry and layout the driver chose, carried in the spec), and handles units one at a
+time. A unit's files are renamed into place before its stats file, which is the
 completion marker; a unit whose stats file exists is never processed again.
 """
 
@@ -20,11 +21,11 @@ import pyarrow.compute as pc
 
 from babelmill.pipeline.config import PipelineConfig, build_stages
 from babelmill.pipeline.core.chain import ChainCounts, apply_chain
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.global_stage import is_global
 from babelmill.pipeline.core.schema import DOC_COLUMNS, REJECT_SCHEMA
 from babelmill.pipeline.io.readers import ReadOptions, WorkUnit, read_unit
 from babelmill.pipeline.io.writers import ShardWriter, atomic_write_json
-from babelmill.pipeline.runner.layout import RunLayout
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,20 @@ class RunSpec:
     phase: str = "map"
     #: unit id -> position in the run's unit list (document refs for global stages)
     unit_index: dict | None = None
+    #: the run's RunContext as plain data (RunContext.to_dict), made once on the driver
+    context: dict | None = None
 
     @property
     def cfg(self) -> PipelineConfig:
         return PipelineConfig.model_validate(self.config)
+
+    @property
+    def ctx(self) -> RunContext:
+        """The driver's run context; a spec made without one (by hand) gets the config's."""
+        if self.context is not None:
+            return RunContext.from_dict(self.context)
+        cfg = self.cfg
+        return RunContext.for_registry(cfg.languages, self.run_dir, cfg.output.format)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,7 +115,8 @@ class UnitWorker:
     def __init__(self, spec: RunSpec | dict):
         self.spec = spec if isinstance(spec, RunSpec) else RunSpec(**spec)
         self.cfg = self.spec.cfg
-        self.layout = RunLayout(Path(self.spec.run_dir), self.cfg.output.format)
+        self.ctx = self.spec.ctx
+        self.layout = self.ctx.layout
         self.opts = read_options(self.cfg)
         self.stages = build_stages(self.cfg)
         self.schema = output_schema(self.cfg, self.stages)
@@ -114,7 +126,7 @@ class UnitWorker:
     def setup(self) -> None:
         if not self._ready:
             for st in self.stages:
-                st.ensure_setup()
+                st.ensure_setup(self.ctx)
             self._ready = True
 
     def stats_path(self, unit_id: str) -> Path:

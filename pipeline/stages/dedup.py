@@ -140,8 +140,10 @@ class NearDedupStage(GlobalStage):
         self.produces = {"minhash": pa.list_(pa.uint32(), p.num_perm), "minhash_chars": pa.bool_()}
         self.key_rows_per_doc, self.key_row_bytes = p.bands, 24
 
-    def setup(self):
-        self.reg = load_registry(self.params.registry)
+    def setup(self, ctx):
+        # the run's registry (RunContext), unless this stage's own `registry` names another
+        p_reg = self.params.registry
+        self.reg = ctx.registry if ctx.uses_run_registry(p_reg) else load_registry(p_reg)
         self.a, self.b = permutations(self.params.num_perm, self.params.seed)
         self._spaced = {c: self.reg.is_space_delimited(c) for c in self.reg.codes}
         # without a language, the script decides: scripts of unspaced languages that are not the

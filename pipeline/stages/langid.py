@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from babelmill.languages import LanguageRegistry, load_registry
+from babelmill.languages import LanguageRegistry
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.stage import Stage, StageParams, register_stage, with_drops
 from babelmill.text import log_frequencies, wordfreq_languages, words
 from babelmill.unicode_scripts import SCRIPT_ID, dominant_from_counts, script_counts
@@ -86,13 +87,13 @@ class LangIdStage(Stage):
     reasons = ("lang_other", "lang_low_confidence", "lang_script_mismatch")
     Params = LangIdParams
 
-    def setup(self) -> None:
+    def setup(self, ctx: RunContext) -> None:
         import fasttext
 
         fasttext.FastText.eprint = lambda *a, **k: None  # silence the load-time warning
         p = self.params
         self.model = fasttext.load_model(p.model_path or default_model_path())
-        self.reg: LanguageRegistry = load_registry(p.registry)
+        self.reg: LanguageRegistry = ctx.registry_for(p.registry)
         self._label_code: dict[str, str] = {}
         self._fast: dict = {}
 

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.stage import register_stage
 from babelmill.pipeline.quality_models.kenlm_models import (
     LmFiles,
@@ -63,8 +64,8 @@ class PerplexityStage(ModelScoreStage):
     score_column = "perplexity"
     expected_files = "<lang>.arpa or <lang>.bin"
 
-    def setup(self) -> None:
-        self._init_common()
+    def setup(self, ctx: RunContext) -> None:
+        self._init_common(ctx)
         self.files: dict[str, LmFiles] = find_models(self.params.models, self.name)
         self.check_coverage(set(self.files))
         self._loaded: dict[str, tuple] = {}

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.stage import register_stage
 from babelmill.pipeline.quality_models.classifier import (
     MULTILINGUAL,
@@ -57,8 +58,8 @@ class QualityClassifierStage(ModelScoreStage):
     score_column = "quality_score"
     expected_files = "<lang>.bin or multilingual.bin"
 
-    def setup(self) -> None:
-        self._init_common()
+    def setup(self, ctx: RunContext) -> None:
+        self._init_common(ctx)
         self.files: dict[str, ClassifierFiles] = find_classifiers(self.params.models, self.name)
         covered = set(self.files) if MULTILINGUAL not in self.files else set(self.expected_languages()) | set(self.files)
         self.check_coverage(covered)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -197,9 +198,11 @@ def test_metadata_unpickler_allows_real_metadata_only(straight_run):
         loads_metadata(pickle.dumps(md), "x/.metadata")
 
 
-def test_training_resume_stops_on_unsafe_checkpoint(tmp_path, capsys, data_dir, small_config, straight_run):
+def test_training_resume_stops_on_unsafe_checkpoint(tmp_path, capsys, caplog, data_dir, small_config,
+                                                    straight_run):
     """No fallback to the older checkpoint, not counted as corrupt, nothing renamed, exit 2 -
     with --restart too."""
+    caplog.set_level(logging.INFO, logger="babelmill")  # the run's messages are logged, not printed
     save = _copy_run(straight_run, tmp_path / "run")
     marker = tmp_path / "PWNED"
     _poison_metadata(save / NEWEST, marker)
@@ -211,6 +214,7 @@ def test_training_resume_stops_on_unsafe_checkpoint(tmp_path, capsys, data_dir, 
         assert rc == 2
         assert err.startswith("babelmill: error: unsafe checkpoint:") and err.count("\n") == 1 and NEWEST in err, err
         assert "falling back" not in out and "resumed from" not in out
+        assert "falling back" not in caplog.text and "resumed from" not in caplog.text
         assert (save / NEWEST).is_dir() and not list(save.glob("*.corrupt*"))
         assert (save / "run_config.json").read_text() == before
 
@@ -223,7 +227,8 @@ def _break_all(save):
         shard.write_bytes(shard.read_bytes()[:100])
 
 
-def test_all_corrupt_stops_unless_restart(tmp_path, capsys, data_dir, small_config, straight_run):
+def test_all_corrupt_stops_unless_restart(tmp_path, capsys, caplog, data_dir, small_config, straight_run):
+    caplog.set_level(logging.INFO, logger="babelmill")  # the run's messages are logged, not printed
     save = _copy_run(straight_run, tmp_path / "run")
     _break_all(save)
     metrics = (save / "metrics.jsonl").read_text()
@@ -238,7 +243,9 @@ def test_all_corrupt_stops_unless_restart(tmp_path, capsys, data_dir, small_conf
 
     rc, out, err = _cli(capsys, *common, "--restart")
     assert rc == 0, err
-    assert json.loads(out[out.index("\n{") + 1:])["resumed_from"] is None
+    assert json.loads(out[out.index("{"):])["resumed_from"] is None  # stdout: the JSON result only
+    assert "can be loaded; starting over from iteration 0" in caplog.text
+    assert all(f"iter_{i:07d}.corrupt (not loadable" in caplog.text for i in (4, 8, 12))
     assert (save / "metrics.jsonl.1").read_text() == metrics  # the old record is kept
     assert sorted(p.name for p in save.glob("iter_*.corrupt")) == [f"iter_{i:07d}.corrupt" for i in (4, 8, 12)]
     # the new checkpoints survive keep-last-K (the broken ones used to evict each new one at once)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from babelmill.pipeline.core.context import RunContext
 from babelmill.pipeline.core.stage import Stage, StageError, StageParams, register_stage, with_drops
 from babelmill.pipeline.stages.quality.rules import FILTER_NAMES, FILTERS, REASONS, QualityRules
 from babelmill.pipeline.stages.quality.stats import _np, compute_stats
@@ -69,8 +70,8 @@ class QualityStage(Stage):
         if self.params.annotate:
             self.produces = {f"q_{f.stat}": pa.float32() for f in self.active}
 
-    def setup(self) -> None:
-        self.rules = QualityRules(self.params.config, self.params.registry)
+    def setup(self, ctx: RunContext) -> None:
+        self.rules = QualityRules(self.params.config, ctx.registry_for(self.params.registry))
         self._bounds: dict[str | None, np.ndarray] = {}
 
     def _lang_bounds(self, code: str | None) -> np.ndarray:

@@ -138,3 +138,46 @@ def test_counts_tokens_with_a_project_tokenizer(curated, tmp_path):
     first = t.slice(0, 5).to_pylist()
     for row in first:
         assert row["n_tokens"] == len(tok.encode(row["text"], add_special_tokens=False).ids)
+
+
+def _curate(root, name, **extra):
+    cfg = PipelineConfig.model_validate({
+        "name": name, "input": {"paths": [str(root / "raw")], "extra_fields": ["lang"]},
+        "output": {"dir": str(root / name)}, "stages": [], "engine": {"name": "local"},
+        "balance": {"seed": 1}, **extra})
+    return run_pipeline(cfg, quiet=True)
+
+
+@pytest.fixture
+def small_raw(tmp_path):
+    rng = random.Random(1)
+    rows = [_doc(lang, i, rng) for lang in ("en", "fr", "km") for i in range(6)]
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                               encoding="utf-8")
+    return tmp_path
+
+
+def test_balance_uses_the_registry_of_the_run(small_raw, monkeypatch):
+    """Balancing takes the run's registry from its manifest: the config's `languages:`, or
+    $BABELMILL_LANGUAGES when the config names none (as every stage does), also when the balance
+    is made later in a process whose environment says otherwise."""
+    from tests.pipeline.custom_registry import write_registry
+
+    no_km = write_registry(small_raw / "langs.yaml", drop=("km",))
+    m = _curate(small_raw, "cfg", languages=str(no_km))
+    rep = json.loads((small_raw / "cfg" / "balanced" / "balance.json").read_text())
+    assert m["registry"]["path"] == str(no_km.resolve())
+    assert set(rep["languages"]) == {"en", "fr"} and rep["excluded"] == {"km": 6}
+
+    monkeypatch.setenv("BABELMILL_LANGUAGES", str(no_km))
+    m = _curate(small_raw, "env")
+    rep = json.loads((small_raw / "env" / "balanced" / "balance.json").read_text())
+    assert m["registry"]["path"] == str(no_km.resolve()) and m["registry"]["source"] is None
+    assert set(rep["languages"]) == {"en", "fr"} and rep["excluded"] == {"km": 6}
+
+    monkeypatch.delenv("BABELMILL_LANGUAGES")  # a later balance: still the run's registry
+    rep = run_balance(small_raw / "env", BalanceConfig(seed=2, output_subdir="later"), quiet=True)
+    assert set(rep["languages"]) == {"en", "fr"} and rep["excluded"] == {"km": 6}
+    with pytest.raises(ValueError, match="not in the registry"):
+        run_balance(small_raw / "env", BalanceConfig(languages=["en", "km"], output_subdir="km"), quiet=True)

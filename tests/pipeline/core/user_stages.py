@@ -56,3 +56,16 @@ class NeedsLang(Stage):
 
     def process(self, batch):
         return batch
+
+
+class RecordsContext(Stage):
+    """Records the run context each setup() is handed (visible with the in-process engine)."""
+
+    name = "records_context"
+    contexts: list = []
+
+    def setup(self, ctx):
+        type(self).contexts.append(ctx)
+
+    def process(self, batch):
+        return batch

@@ -170,3 +170,26 @@ def test_model_scores_section_has_histograms_and_examples(tmp_path):
     header, *trs = page.tables["scores-perplexity"]
     assert header[:3] == ["lang", "scored", "null"]
     assert {r[0]: r[1] for r in trs}["en"] == "15"
+
+
+def test_datacard_uses_the_registry_the_run_recorded(tmp_path, monkeypatch):
+    """Language names and target flags come from the registry in the run's manifest (here set by
+    $BABELMILL_LANGUAGES at run time), not from the environment of the process writing the card."""
+    from babelmill.pipeline.report.datacard import build_datacard
+    from tests.pipeline.custom_registry import write_registry
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    docs = [{"id": f"{lang}{i}", "text": f"document {i} of the language {lang}", "lang": lang}
+            for lang in ("en", "km") for i in range(3)]
+    (raw / "d.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    reg = write_registry(tmp_path / "langs.yaml", drop=("km",), en={"name": "English (ours)"})
+    monkeypatch.setenv("BABELMILL_LANGUAGES", str(reg))
+    run_pipeline(PipelineConfig.model_validate({
+        "input": {"paths": [str(raw)], "extra_fields": ["lang"]}, "output": {"dir": str(tmp_path / "run")},
+        "engine": {"name": "local"}}), quiet=True)
+    monkeypatch.delenv("BABELMILL_LANGUAGES")
+    card, _ = build_datacard(tmp_path / "run")
+    langs = card["languages"]
+    assert langs["en"]["name"] == "English (ours)" and langs["en"]["target"]
+    assert langs["km"]["target"] is False and langs["km"]["name"] is None
