@@ -101,8 +101,11 @@ def run_one(raw: str, out: str, result: str, address: str | None = None, memory_
         # the reduce tasks of the global rounds (verification, components, ...)
         "reduce_peak_rss_mb": max((r["peak_rss_mb"] or 0 for v in m.get("global_phases", {}).values()
                                    for r in v["rounds"]), default=None),
-        "rounds": {k: [(r["round"], r["partitions"], r["rows_in"], r["seconds"], r["peak_rss_mb"]) for r in v["rounds"]]
-                   for k, v in m.get("global_phases", {}).items()},
+        # the most memory one partition of a round added to its worker (Ray: measured per partition)
+        "reduce_task_mb": max((r.get("task_mb") or 0 for v in m.get("global_phases", {}).values()
+                               for r in v["rounds"]), default=None),
+        "rounds": {k: [(r["round"], r["partitions"], r["rows_in"], r["seconds"], r["peak_rss_mb"], r.get("task_mb"))
+                       for r in v["rounds"]] for k, v in m.get("global_phases", {}).items()},
         "dropped": {k: v["dropped"] for k, v in m["counts"]["by_stage"].items()}}))
 
 
@@ -155,8 +158,11 @@ def main() -> int:
             results.append(r)
             print(f"{r['docs']:>10,} docs: {r['seconds']:>7.1f} s ({r['seconds_per_100k']:.2f} s per 100k), driver peak "
                   f"{r['driver_peak_rss_mb']:.0f} MB, worker peak {r['worker_peak_rss_mb']} MB (map/apply), "
-                  f"{r['reduce_peak_rss_mb']} MB (reduce), kept {r['kept']:,} of {size // 2:,} originals",
-                  flush=True)
+                  f"{r['reduce_peak_rss_mb']} MB (reduce workers), one partition at most +{r['reduce_task_mb']} MB "
+                  f"(budget {args.memory_mb} MB), kept {r['kept']:,} of {size // 2:,} originals", flush=True)
+            for stage, rounds in r["rounds"].items():
+                print(f"    {stage}: " + ", ".join(f"{name} {parts}p {rows_in:,} rows {secs}s +{task}MB"
+                                                   for name, parts, rows_in, secs, _, task in rounds), flush=True)
     first, last = results[0], results[-1]
     growth = last["seconds_per_100k"] / first["seconds_per_100k"] - 1
     res = {"runs": results, "cost_per_doc_growth": round(growth, 3),

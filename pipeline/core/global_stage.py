@@ -163,7 +163,7 @@ class GlobalRounds:
         info = read_success(d) or {}
         self.history.append({"round": d.name, "partitions": res.num_partitions, "rows_in": res.stats.get("rows_in", 0),
                              "rows": res.rows, "seconds": info.get("seconds"),
-                             "peak_rss_mb": res.stats.get("peak_rss_mb")})
+                             "peak_rss_mb": res.stats.get("peak_rss_mb"), "task_mb": res.stats.get("task_mb")})
         return res
 
     def drops(self, result: RoundResult) -> RoundResult:

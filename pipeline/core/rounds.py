@@ -44,6 +44,8 @@ STATS_KEY = b"babelmill.round_stats"
 SUCCESS = "_SUCCESS"
 #: rows per row group of unit-keyed outputs: an apply task reads only the groups of its unit
 UNIT_ROW_GROUP = 65_536
+#: per-partition statistics a round reports as their maximum (the others are summed)
+MAX_STATS = ("peak_rss_mb", "task_mb")
 #: map tasks of a round over an earlier round's part files (see RoundResult.tasks)
 MAX_MAP_TASKS = 64
 
@@ -60,6 +62,31 @@ def hash_part(keys: np.ndarray) -> np.ndarray:
 def unit_part(refs: np.ndarray) -> np.ndarray:
     """`part` of rows keyed by unit (unit numbers of earlier runs are negative: folded)."""
     return np.mod(refs >> np.int64(ROW_BITS), np.int64(1 << 30)).astype(np.int32)
+
+
+def _status_mb(key: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (Linux), in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def start_task_memory() -> float | None:
+    """Reset this process's peak RSS (VmHWM, Linux `clear_refs` 5) and return its current RSS:
+    called by an engine before it reads a partition's rows, so that the reduce can report the
+    memory this one partition added (`task_mb`), not the worker's lifetime peak (a pooled Ray
+    worker that ran a map task or a larger reduce before). None where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
+    return _status_mb("VmRSS")
 
 
 def partitions_for(rows: int, row_bytes: int, memory_mb: int, minimum: int = 1, maximum: int = 4096) -> int:
@@ -96,7 +123,10 @@ class RoundSpec:
         return t.set_column(t.schema.get_field_index("part"), "part",
                             pa.array(np.mod(part, self.num_partitions).astype(np.int32)))
 
-    def reduce(self, part: int, table: pa.Table) -> dict:
+    def reduce(self, part: int, table: pa.Table, base_mb: float | None = None) -> dict:
+        """`base_mb`: this process's RSS before the partition's rows were read
+        (start_task_memory); with it the statistics hold `task_mb`, the partition's peak
+        memory above that (reading its rows and the reduce, up to its output table)."""
         from babelmill.pipeline.runner.worker import peak_rss_mb
 
         out = getattr(self.owner, self.reduce_name)(table.drop_columns(["part"]), self.context)
@@ -107,12 +137,17 @@ class RoundSpec:
                  "bytes": out.nbytes, "peak_rss_mb": peak_rss_mb()}
         if self.unit_keyed and out.num_rows:
             out = out.sort_by("ref")
+        if base_mb is not None and (peak := _status_mb("VmHWM")) is not None:  # before the write's buffers
+            stats["task_mb"] = round(peak - base_mb, 1)
         out = out.replace_schema_metadata({**(out.schema.metadata or {}), STATS_KEY: json.dumps(stats).encode()})
-        # intermediate: fast codec, no fsync (a round without its _SUCCESS is redone); written
-        # under a temp name and renamed, straight to the file (no second copy in memory)
+        # intermediate: fast codec, no dictionary pages (read once, by the next round: on the
+        # attach round's signatures and unit sequences they halve the write speed), no fsync (a
+        # round without its _SUCCESS is redone); written under a temp name and renamed, straight
+        # to the file (no second copy in memory)
         path = Path(self.out_dir) / f"part-{part:05d}.parquet"
         tmp = tmp_name(path)
-        pq.write_table(out, tmp, compression="lz4", row_group_size=UNIT_ROW_GROUP if self.unit_keyed else None)
+        pq.write_table(out, tmp, compression="lz4", use_dictionary=False,
+                       row_group_size=UNIT_ROW_GROUP if self.unit_keyed else None)
         os.replace(tmp, path)
         return stats
 
@@ -167,7 +202,7 @@ def run_round(eng, owner, round_dir: Path, reduce_name: str, tasks: list[dict], 
     for f in sorted(round_dir.glob("part-*.parquet")):
         meta = pq.read_schema(f).metadata or {}
         for k, v in json.loads(meta.get(STATS_KEY, b"{}")).items():
-            stats[k] = max(stats.get(k, 0), v) if k == "peak_rss_mb" else stats.get(k, 0) + v
+            stats[k] = max(stats.get(k, 0), v) if k in MAX_STATS else stats.get(k, 0) + v
     stats.setdefault("rows", 0)
     seconds = round(time.time() - t0, 3)
     atomic_write_json(round_dir / SUCCESS, {"num_partitions": int(num_partitions), "stats": stats,
@@ -221,4 +256,4 @@ def excluded_refs(round_dirs: list[str], unit_index: int) -> np.ndarray:
 
 
 __all__ = ["RoundResult", "RoundSpec", "excluded_refs", "hash_part", "partitions_for", "read_rows", "read_unit_rows",
-           "run_round", "unit_part"]
+           "run_round", "start_task_memory", "unit_part"]

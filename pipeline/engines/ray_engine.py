@@ -304,7 +304,7 @@ def _map_write(spec, task: dict, map_dir: str, k: int, reducers: int) -> list[tu
     out = []
     for r, pieces in sorted(by_reducer.items()):
         path = f"{map_dir}/r{r:05d}-t{k:06d}.parquet"
-        with pq.ParquetWriter(path, pieces[0].schema, compression="lz4") as w:
+        with pq.ParquetWriter(path, pieces[0].schema, compression="lz4", use_dictionary=False) as w:
             for piece in pieces:
                 w.write_table(piece, row_group_size=max(1, piece.num_rows))
         out.append((r, path))
@@ -315,6 +315,8 @@ def _reduce_read(spec, files: list[str]) -> int:
     """A round's reduce task: every partition its files hold, one at a time."""
     import pyarrow.parquet as pq
 
+    from babelmill.pipeline.core.rounds import start_task_memory
+
     handles = [pq.ParquetFile(p) for p in files]
     groups: dict[int, list[tuple[int, int]]] = {}
     for h_i, f in enumerate(handles):
@@ -322,6 +324,7 @@ def _reduce_read(spec, files: list[str]) -> int:
         for g in range(f.num_row_groups):
             groups.setdefault(f.metadata.row_group(g).column(col).statistics.min, []).append((h_i, g))
     for part, where in sorted(groups.items()):
+        base = start_task_memory()
         tables = [handles[h].read_row_group(g) for h, g in where]
-        spec.reduce(part, pa.concat_tables(tables, promote_options="permissive"))
+        spec.reduce(part, pa.concat_tables(tables, promote_options="permissive"), base)
     return len(groups)

@@ -61,7 +61,9 @@ def apply_unit(worker, unit) -> dict:
         return json.loads(stats_path.read_text())
     stats = json.loads(lay.staged_stats(unit.unit_id).read_text())
     mine, resolved = unit_decisions(worker, idx)
-    table = pq.read_table(lay.staged(unit.unit_id))
+    # the global stages' internal columns (signatures: 512 B a document) only for the index
+    columns = None if want_index else [f.name for f in final_schema(worker) if f.name != "cluster_size"]
+    table = pq.read_table(lay.staged(unit.unit_id), columns=columns)
     refs = make_refs(idx, table.num_rows)
     if want_index:  # before the unit's stats: those mark the unit done
         _write_index(worker, idx, table, refs, resolved)

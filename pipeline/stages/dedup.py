@@ -214,12 +214,19 @@ class NearDedupStage(GlobalStage):
     # -- the global part: rounds on the engine (see near.py for the steps) ----------------------
     def run_global(self, rounds):
         p = self.params
-        doc_bytes = 4 * p.num_perm + 64 + (2048 if p.verify == "alignment" else 0)
+        sig_bytes = 4 * p.num_perm + 32
+        match_bytes = 64 + (2048 if p.verify == "alignment" else 0)  # id and unit sequence of one side
         bands = rounds.run("bands", rounds.shard_tasks(), "_bucket_edges", rows=rounds.docs * p.bands, row_bytes=24)
-        attach = rounds.run("attach", bands.tasks("_by_lo"), "_attach", rows=bands.rows, row_bytes=doc_bytes)
-        # the pairs with both documents attached: twice what the attach round wrote
-        verified = rounds.run("verify", attach.tasks("_by_hi"), "_verify", rows=attach.rows, row_bytes=2 * doc_bytes,
-                              data_bytes=2 * attach.bytes)
+        attach = rounds.run("attach", bands.tasks("_by_lo"), "_attach", rows=bands.rows, row_bytes=sig_bytes)
+        # the pairs with both signatures attached: twice what the attach round wrote (and hi's
+        # id and units for those that pass, at most every pair)
+        screened = rounds.run("screen", attach.tasks("_by_hi"), "_screen", rows=attach.rows,
+                              row_bytes=2 * sig_bytes + match_bytes, data_bytes=2 * attach.bytes)
+        # lo's data doubles the screened rows; the alignment's working copies of both sides
+        # (near.ALIGN_CHUNK_UNITS at a time) and the output come on top: measured at 1M documents
+        # (bench/dedup_scale.py), 2x the input bytes put a partition at 565 MB for 512
+        verified = rounds.run("verify", screened.tasks("_by_lo_screened"), "_verify", rows=screened.rows,
+                              row_bytes=3 * match_bytes, data_bytes=3 * screened.bytes)
         stars = connected_components(rounds, verified)
         nodes = rounds.run("best-match", verified.tasks("_node_rows_verified") + stars.tasks("_node_rows_star"),
                            "_best_match", rows=2 * verified.rows + stars.rows, row_bytes=120)
@@ -231,39 +238,54 @@ class NearDedupStage(GlobalStage):
     def _by_lo(self, table, task, context):
         return near.edges_by_lo(table)
 
-    def _docs(self, context, unit: int, rows: np.ndarray) -> near.DocData:
-        """Signature, id, shingling and (with alignment) unit sequence of some rows of a unit."""
+    def _docs(self, context, unit: int, rows: np.ndarray, fields: tuple[str, ...]) -> near.DocData:
+        """`fields` (sig, chars, ids, units: see near.DocData) of some rows of a unit; only the
+        columns they need are read (the text only for units, recomputed with alignment)."""
         p = self.params
         shard = context["shards"][str(unit)]
-        align = p.verify == "alignment"
-        cols = ["minhash", "id", "minhash_chars"]
-        if unit < 0:  # an earlier run's index shard: its document stands for its kept document there
-            cols += ["root_id"] + (["dedup_units"] if align else [])
-        elif align:
-            cols.append("text")
+        want_units = "units" in fields and p.verify == "alignment"
+        cols = []
+        if "sig" in fields:
+            cols.append("minhash")
+        if "chars" in fields or (want_units and unit >= 0):
+            cols.append("minhash_chars")
+        if "ids" in fields:
+            cols += ["id", "root_id"] if unit < 0 else ["id"]  # an index shard's document stands for its kept one
+        if want_units:
+            cols.append("dedup_units" if unit < 0 else "text")
         t = read_rows(shard, rows, cols)
-        chars = t.column("minhash_chars").to_numpy(zero_copy_only=False)
-        sig = t.column("minhash").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
-        ids = t.column("id").cast(pa.string())
-        if unit < 0:
-            ids = pc.coalesce(t.column("root_id"), ids)
-        units = None
-        if align and unit < 0:
-            units = t.column("dedup_units").combine_chunks()
-        elif align:
-            _, _, units = batch_shingles_and_units(t.column("text"), ~chars, 1, 1, p.align_max_units)
-        return near.DocData(sig=sig, chars=chars, ids=ids.combine_chunks(), units=units)
+        d = near.DocData()
+        if "sig" in fields:
+            d.sig = t.column("minhash").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
+        chars = t.column("minhash_chars").to_numpy(zero_copy_only=False) if "minhash_chars" in cols else None
+        if "chars" in fields:
+            d.chars = chars
+        if "ids" in fields:
+            ids = t.column("id").cast(pa.string())
+            d.ids = (pc.coalesce(t.column("root_id"), ids) if unit < 0 else ids).combine_chunks()
+        if want_units and unit < 0:
+            d.units = t.column("dedup_units").combine_chunks()
+        elif want_units:
+            _, _, d.units = batch_shingles_and_units(t.column("text"), ~chars, 1, 1, p.align_max_units)
+        return d
 
     def _attach(self, table, context):
-        return near.attach_side(table, "lo", lambda u, rows: self._docs(context, u, rows))
+        return near.attach_side(table, "lo", lambda u, rows, f: self._docs(context, u, rows, f))
 
     def _by_hi(self, table, task, context):
         return near.pairs_by_hi(table)
 
-    def _verify(self, table, context):
+    def _screen(self, table, context):
         p = self.params
         thr_chars = p.threshold if p.threshold_unspaced is None else p.threshold_unspaced
-        return near.verify_pairs(table, lambda u, rows: self._docs(context, u, rows), p.threshold, thr_chars,
+        return near.screen_pairs(table, lambda u, rows, f: self._docs(context, u, rows, f), p.threshold, thr_chars)
+
+    def _by_lo_screened(self, table, task, context):
+        return near.pairs_by_lo(table)
+
+    def _verify(self, table, context):
+        p = self.params
+        return near.verify_pairs(table, lambda u, rows, f: self._docs(context, u, rows, f),
                                  p.align_threshold if p.verify == "alignment" else None)
 
     def _node_rows_verified(self, table, task, context):

@@ -1,0 +1,114 @@
+"""The near-dedup rounds' building blocks against definitions written here: the alignment
+against a textbook LCS, bucket edges against a brute-force grouping, and the screen round's
+promise that only the pairs passing the signature check cost any text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from babelmill.pipeline.dedup import near
+
+
+def _lcs(x: list[int], y: list[int]) -> int:
+    prev = [0] * (len(y) + 1)
+    for a in x:
+        cur = [0]
+        for j, b in enumerate(y):
+            cur.append(prev[j] + 1 if a == b else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def _indel(x: list[int], y: list[int]) -> float:
+    return 1.0 if not x and not y else 2 * _lcs(x, y) / (len(x) + len(y))
+
+
+def _pairs(seed: int = 0, n: int = 60):
+    rng = np.random.default_rng(seed)
+    vocab = rng.integers(0, 2**32, 40, dtype=np.uint64).astype(np.uint32)  # values shared across pairs
+    a, b = [], []
+    for i in range(n):
+        x = rng.choice(vocab, rng.integers(0, 30))
+        y = x.copy()
+        if len(y):
+            y[rng.integers(0, len(y), max(1, len(y) // 8))] = rng.choice(vocab)
+        if i % 7 == 0:
+            y = rng.choice(vocab, rng.integers(0, 30))  # unrelated
+        a.append(x.tolist())
+        b.append(y.tolist())
+    a[1], b[1] = [], []  # both empty: identical
+    a[2], b[2] = [5, 6], []
+    return a, b
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 22])
+def test_aligned_similarity_is_the_indel_similarity_of_the_units(monkeypatch, chunk):
+    monkeypatch.setattr(near, "ALIGN_CHUNK_UNITS", chunk)
+    a, b = _pairs()
+    A, B = pa.array(a, pa.large_list(pa.uint32())), pa.array(b, pa.large_list(pa.uint32()))
+    want = np.array([_indel(x, y) for x, y in zip(a, b, strict=True)])
+    np.testing.assert_allclose(near.aligned_similarity(A, B), want, rtol=0, atol=1e-12)
+    # a slice of the arrays (offsets not starting at 0)
+    np.testing.assert_allclose(near.aligned_similarity(A.slice(5, 30), B.slice(5, 30)), want[5:35], atol=1e-12)
+    # below the cutoff: 0; at or above: the same value
+    got = near.aligned_similarity(A, B, cutoff=0.8)
+    np.testing.assert_allclose(got, np.where(want >= 0.8, want, 0.0), atol=1e-12)
+
+
+def test_alignment_splits_pairs_whose_units_outnumber_the_code_points(monkeypatch):
+    monkeypatch.setattr(near, "_CODE_POINTS", 25)  # fewer than the 40 distinct values in use
+    a, b = _pairs(seed=3)
+    A, B = pa.array(a, pa.large_list(pa.uint32())), pa.array(b, pa.large_list(pa.uint32()))
+    want = np.array([_indel(x, y) for x, y in zip(a, b, strict=True)])
+    np.testing.assert_allclose(near.aligned_similarity(A, B), want, atol=1e-12)
+
+
+def test_bucket_edges_link_each_member_to_the_smallest_of_its_bucket():
+    rng = np.random.default_rng(1)
+    key = rng.integers(0, 300, 2000).astype(np.uint64)
+    ref = rng.integers(0, 500, 2000).astype(np.int64)
+    want = set()
+    for k in np.unique(key):
+        members = set(ref[key == k].tolist())
+        m = min(members)
+        want |= {(r, m) for r in members if r != m}
+    got = near.bucket_edges(pa.table({"key": pa.array(key, pa.uint64()), "ref": pa.array(ref)}))
+    pairs = list(zip(got.column("a").to_pylist(), got.column("b").to_pylist(), strict=True))
+    assert set(pairs) == want
+    assert pairs == sorted(pairs)  # unique and ordered: the output does not depend on row order
+    assert near.bucket_edges(pa.table({"key": pa.array([1, 2], pa.uint64()), "ref": pa.array([1, 2])})).num_rows == 0
+
+
+def test_screen_reads_text_data_only_for_pairs_that_pass_the_signatures():
+    rng = np.random.default_rng(2)
+    width = 16
+    sigs = rng.integers(0, 2**32, (6, width), dtype=np.uint64).astype(np.uint32)
+    sigs[1] = sigs[0]  # 0-1: identical signatures
+    sigs[3, : width // 4] = sigs[2, : width // 4]  # 2-3: a quarter agrees
+    asked = []
+
+    def docs(unit, rows, fields):
+        asked.append((unit, tuple(rows.tolist()), fields))
+        d = near.DocData()
+        if "sig" in fields:
+            d.sig = sigs[rows]
+        if "chars" in fields:
+            d.chars = np.zeros(len(rows), bool)
+        if "ids" in fields:
+            d.ids = pa.array([f"d{r}" for r in rows])
+        if "units" in fields:
+            d.units = pa.array([[7, 8, 9] if r < 2 else [int(r)] * 3 for r in rows], pa.large_list(pa.uint32()))
+        return d
+
+    pairs = pa.table({"lo": pa.array([0, 2, 4]), "hi": pa.array([1, 3, 5])})
+    attached = near.attach_side(pairs, "lo", docs)
+    out, stats = near.screen_pairs(attached, docs, 0.5, 0.5)
+    assert out.column("lo").to_pylist() == [0] and out.column("hi").to_pylist() == [1]
+    assert stats == {"candidates": 3, "screened": 1}
+    text_reads = [(rows, f) for _, rows, f in asked if "units" in f or "ids" in f]
+    assert text_reads == [((1,), near.MATCH_FIELDS)]  # hi of the one survivor, nothing else
+    verified, vstats = near.verify_pairs(out, docs, 0.9)
+    assert verified.to_pylist() == [{"lo": 0, "hi": 1, "sim": 1.0, "lo_id": "d0", "hi_id": "d1"}]
+    assert vstats == {"verified": 1}
