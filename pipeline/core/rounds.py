@@ -80,7 +80,11 @@ def start_task_memory() -> float | None:
     """Reset this process's peak RSS (VmHWM, Linux `clear_refs` 5) and return its current RSS:
     called by an engine before it reads a partition's rows, so that the reduce can report the
     memory this one partition added (`task_mb`), not the worker's lifetime peak (a pooled Ray
-    worker that ran a map task or a larger reduce before). None where Linux does not allow it."""
+    worker that ran a map task or a larger reduce before). None where Linux does not allow it.
+    Arrow's allocator first returns the memory it kept from earlier partitions, so that the
+    starting RSS is what the worker really holds and the difference bounds what this partition
+    used."""
+    pa.default_memory_pool().release_unused()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -141,7 +145,7 @@ class RoundSpec:
             stats["task_mb"] = round(peak - base_mb, 1)
         out = out.replace_schema_metadata({**(out.schema.metadata or {}), STATS_KEY: json.dumps(stats).encode()})
         # intermediate: fast codec, no dictionary pages (read once, by the next round: on the
-        # attach round's signatures and unit sequences they halve the write speed), no fsync (a
+        # pairs with signatures and unit sequences attached they halve the write speed), no fsync (a
         # round without its _SUCCESS is redone); written under a temp name and renamed, straight
         # to the file (no second copy in memory)
         path = Path(self.out_dir) / f"part-{part:05d}.parquet"

@@ -217,15 +217,15 @@ class NearDedupStage(GlobalStage):
         sig_bytes = 4 * p.num_perm + 32
         match_bytes = 64 + (2048 if p.verify == "alignment" else 0)  # id and unit sequence of one side
         bands = rounds.run("bands", rounds.shard_tasks(), "_bucket_edges", rows=rounds.docs * p.bands, row_bytes=24)
-        attach = rounds.run("attach", bands.tasks("_by_lo"), "_attach", rows=bands.rows, row_bytes=sig_bytes)
-        # the pairs with both signatures attached: twice what the attach round wrote (and hi's
+        attach = rounds.run("attach", bands.tasks("_by_rep"), "_attach", rows=bands.rows, row_bytes=sig_bytes)
+        # the pairs with both signatures attached: twice what the attach round wrote (and mem's
         # id and units for those that pass, at most every pair)
-        screened = rounds.run("screen", attach.tasks("_by_hi"), "_screen", rows=attach.rows,
+        screened = rounds.run("screen", attach.tasks("_by_mem"), "_screen", rows=attach.rows,
                               row_bytes=2 * sig_bytes + match_bytes, data_bytes=2 * attach.bytes)
         # lo's data doubles the screened rows; the alignment's working copies of both sides
         # (near.ALIGN_CHUNK_UNITS at a time) and the output come on top: measured at 1M documents
         # (bench/dedup_scale.py), 2x the input bytes put a partition at 565 MB for 512
-        verified = rounds.run("verify", screened.tasks("_by_lo_screened"), "_verify", rows=screened.rows,
+        verified = rounds.run("verify", screened.tasks("_by_rep_screened"), "_verify", rows=screened.rows,
                               row_bytes=3 * match_bytes, data_bytes=3 * screened.bytes)
         stars = connected_components(rounds, verified)
         nodes = rounds.run("best-match", verified.tasks("_node_rows_verified") + stars.tasks("_node_rows_star"),
@@ -235,8 +235,8 @@ class NearDedupStage(GlobalStage):
     def _bucket_edges(self, table, context):
         return near.bucket_edges(table)
 
-    def _by_lo(self, table, task, context):
-        return near.edges_by_lo(table)
+    def _by_rep(self, table, task, context):
+        return near.edges_by_rep(table)
 
     def _docs(self, context, unit: int, rows: np.ndarray, fields: tuple[str, ...]) -> near.DocData:
         """`fields` (sig, chars, ids, units: see near.DocData) of some rows of a unit; only the
@@ -270,18 +270,18 @@ class NearDedupStage(GlobalStage):
         return d
 
     def _attach(self, table, context):
-        return near.attach_side(table, "lo", lambda u, rows, f: self._docs(context, u, rows, f))
+        return near.attach_rep(table, lambda u, rows, f: self._docs(context, u, rows, f))
 
-    def _by_hi(self, table, task, context):
-        return near.pairs_by_hi(table)
+    def _by_mem(self, table, task, context):
+        return near.pairs_by_mem(table)
 
     def _screen(self, table, context):
         p = self.params
         thr_chars = p.threshold if p.threshold_unspaced is None else p.threshold_unspaced
         return near.screen_pairs(table, lambda u, rows, f: self._docs(context, u, rows, f), p.threshold, thr_chars)
 
-    def _by_lo_screened(self, table, task, context):
-        return near.pairs_by_lo(table)
+    def _by_rep_screened(self, table, task, context):
+        return near.pairs_by_rep(table)
 
     def _verify(self, table, context):
         p = self.params

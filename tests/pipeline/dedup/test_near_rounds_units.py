@@ -65,19 +65,30 @@ def test_alignment_splits_pairs_whose_units_outnumber_the_code_points(monkeypatc
     np.testing.assert_allclose(near.aligned_similarity(A, B), want, atol=1e-12)
 
 
-def test_bucket_edges_link_each_member_to_the_smallest_of_its_bucket():
+def test_bucket_edges_link_every_member_of_a_bucket_to_one_representative():
     rng = np.random.default_rng(1)
     key = rng.integers(0, 300, 2000).astype(np.uint64)
-    ref = rng.integers(0, 500, 2000).astype(np.int64)
-    want = set()
-    for k in np.unique(key):
-        members = set(ref[key == k].tolist())
-        m = min(members)
-        want |= {(r, m) for r in members if r != m}
-    got = near.bucket_edges(pa.table({"key": pa.array(key, pa.uint64()), "ref": pa.array(ref)}))
+    ref = rng.permutation(5000)[:2000].astype(np.int64)  # a document once per band key
+    table = pa.table({"key": pa.array(key, pa.uint64()), "ref": pa.array(ref)})
+    got = near.bucket_edges(table)
     pairs = list(zip(got.column("a").to_pylist(), got.column("b").to_pylist(), strict=True))
-    assert set(pairs) == want
-    assert pairs == sorted(pairs)  # unique and ordered: the output does not depend on row order
+    assert pairs == sorted(set(pairs))  # unique and ordered
+    by_rep: dict[int, set[int]] = {}
+    for a, b in pairs:
+        by_rep.setdefault(b, set()).add(a)
+    smallest = 0
+    buckets = [set(ref[key == k].tolist()) for k in np.unique(key)]
+    multi = [m for m in buckets if len(m) > 1]
+    for members in multi:  # one representative, a member, linked to every other member
+        reps = [r for r in members if r in by_rep and by_rep[r] == members - {r}]
+        assert len(reps) == 1, members
+        smallest += reps[0] == min(members)
+    assert len(by_rep) == len(multi)
+    # not the smallest ref (which would make the first documents of a corpus its hubs)
+    assert smallest < 0.5 * len(multi)
+    # the same edges whatever the order of the rows
+    shuffled = table.take(pa.array(rng.permutation(table.num_rows)))
+    assert near.bucket_edges(shuffled).equals(got)
     assert near.bucket_edges(pa.table({"key": pa.array([1, 2], pa.uint64()), "ref": pa.array([1, 2])})).num_rows == 0
 
 
@@ -102,13 +113,14 @@ def test_screen_reads_text_data_only_for_pairs_that_pass_the_signatures():
             d.units = pa.array([[7, 8, 9] if r < 2 else [int(r)] * 3 for r in rows], pa.large_list(pa.uint32()))
         return d
 
-    pairs = pa.table({"lo": pa.array([0, 2, 4]), "hi": pa.array([1, 3, 5])})
-    attached = near.attach_side(pairs, "lo", docs)
+    pairs = pa.table({"rep": pa.array([1, 2, 4]), "mem": pa.array([0, 3, 5])})
+    attached = near.attach_rep(pairs, docs)
     out, stats = near.screen_pairs(attached, docs, 0.5, 0.5)
-    assert out.column("lo").to_pylist() == [0] and out.column("hi").to_pylist() == [1]
+    assert out.column("rep").to_pylist() == [1] and out.column("mem").to_pylist() == [0]
     assert stats == {"candidates": 3, "screened": 1}
     text_reads = [(rows, f) for _, rows, f in asked if "units" in f or "ids" in f]
-    assert text_reads == [((1,), near.MATCH_FIELDS)]  # hi of the one survivor, nothing else
+    assert text_reads == [((0,), near.MATCH_FIELDS)]  # mem of the one survivor, nothing else
     verified, vstats = near.verify_pairs(out, docs, 0.9)
+    # as an edge lo < hi, whichever side was the representative
     assert verified.to_pylist() == [{"lo": 0, "hi": 1, "sim": 1.0, "lo_id": "d0", "hi_id": "d1"}]
     assert vstats == {"verified": 1}
