@@ -127,45 +127,43 @@ def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     return (sig_a == sig_b).mean(axis=1)
 
 
-def aligned_similarity(a: pa.Array, b: pa.Array, cutoff: float = 0.0) -> np.ndarray:
+def aligned_similarity(a: pa.Array, b: pa.Array, cutoff: float = 0.0,
+                       keys: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """1 - (insertions + deletions) / (len a + len b) of each pair (a[i], b[i]) of unit sequences
     (two row-aligned large_list<uint32> arrays): the normalised Indel similarity, i.e. 2 x longest
     common subsequence / total length, with RapidFuzz's bit-parallel LCS. Unlike shingle Jaccard
     it does not multiply scattered edits by the shingle size, and a page that shares only its
     boilerplate with another scores the share of text it really has in common. Pairs below
-    `cutoff` score 0.0 (RapidFuzz stops early on them).
+    `cutoff` score 0.0 (RapidFuzz stops early on them). `keys`: the documents' refs, so that a
+    document in several pairs (a bucket's representative) is converted once.
 
     RapidFuzz compares Python strings straight from their buffers but converts a list of ints
     element by element, so the units are renumbered densely (pandas.factorize: equal units get
     equal numbers, different units different ones, so the LCS is exactly that of the units) and
     written as code points, one string per document: ~3x faster than lists of ints."""
-    from rapidfuzz.distance import Indel
-
     n = len(a)
     out = np.zeros(n, np.float64)
     if n == 0:
         return out
-    (va, oa), (vb, ob) = _flat(a), _flat(b)
+    ka, kb = keys if keys is not None else (np.arange(n), np.arange(n, 2 * n))
+    oa, ob = a.offsets.to_numpy(), b.offsets.to_numpy()
     # pairs in chunks of about ALIGN_CHUNK_UNITS units: the renumbering's codes (8 bytes a
     # unit) and the strings (4) of one chunk at a time, whatever the partition's size
     total = np.cumsum((oa[1:] - oa[:-1]) + (ob[1:] - ob[:-1]))
     cuts = np.searchsorted(total, np.arange(ALIGN_CHUNK_UNITS, total[-1] + ALIGN_CHUNK_UNITS, ALIGN_CHUNK_UNITS),
                            side="right")
-    f = Indel.normalized_similarity
     start = 0
     for stop in [*np.unique(np.clip(cuts, 1, n)).tolist(), n]:
-        if stop <= start:
-            continue
-        seqs = _as_strings((va[oa[start] : oa[stop]], oa[start : stop + 1] - oa[start]),
-                           (vb[ob[start] : ob[stop]], ob[start : stop + 1] - ob[start]))
-        for i, (x, y) in enumerate(seqs, start):
-            out[i] = f(x, y, score_cutoff=cutoff) if (x or y) else 1.0
-        start = stop
+        if stop > start:
+            _align_chunk(a, b, np.asarray(ka), np.asarray(kb), start, stop, cutoff, out)
+            start = stop
     return out
 
 
 #: units renumbered and written as strings at a time by aligned_similarity (~50 MB of work memory)
 ALIGN_CHUNK_UNITS = 1 << 22
+#: distinct units one renumbering can write as code points (all but the surrogates)
+_CODE_POINTS = 0x110000 - 0x800
 
 
 def _flat(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -175,30 +173,37 @@ def _flat(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return vals, offs - offs[0]
 
 
-#: distinct units one renumbering can write as code points (all but the surrogates)
-_CODE_POINTS = 0x110000 - 0x800
-
-
-def _as_strings(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> list[tuple[str, str]]:
-    """Each pair's two unit sequences as strings of dense code points; pairs are split into
-    halves until each half's distinct units fit the code-point space."""
+def _align_chunk(a: pa.Array, b: pa.Array, ka: np.ndarray, kb: np.ndarray, start: int, stop: int, cutoff: float,
+                 out: np.ndarray) -> None:
+    """Pairs start..stop: each distinct document of the chunk renumbered and written as a
+    string once (one renumbering for the chunk, so that equal units compare equal across its
+    pairs); a chunk whose distinct units outnumber the code points is split in halves."""
     import pandas as pd
+    from rapidfuzz.distance import Indel
 
-    (va, oa), (vb, ob) = a, b
-    n = len(oa) - 1
-    codes, uniques = pd.factorize(np.concatenate([va, vb]))
-    if len(uniques) > _CODE_POINTS and n > 1:
-        h = n // 2
-        def part(v, o, lo, hi):
-            return v[o[lo] : o[hi]], o[lo : hi + 1] - o[lo]
-        return _as_strings(part(va, oa, 0, h), part(vb, ob, 0, h)) + _as_strings(part(va, oa, h, n), part(vb, ob, h, n))
-    if len(uniques) > _CODE_POINTS:  # one pair alone: its units are cut to align_max_units each
-        raise ValueError(f"{len(uniques)} distinct units in one pair: more than align_max_units allows")
+    m = stop - start
+    _, first, inv = np.unique(np.concatenate([ka[start:stop], kb[start:stop]]), return_index=True,
+                              return_inverse=True)
+    docs = pa.concat_arrays([a.slice(start, m), b.slice(start, m)]).take(pa.array(first))
+    vals, offs = _flat(docs)
+    codes, uniques = pd.factorize(vals)
+    if len(uniques) > _CODE_POINTS:
+        if m == 1:  # one pair alone: its units are cut to align_max_units each
+            raise ValueError(f"{len(uniques)} distinct units in one pair: more than align_max_units allows")
+        half = start + m // 2
+        _align_chunk(a, b, ka, kb, start, half, cutoff, out)
+        _align_chunk(a, b, ka, kb, half, stop, cutoff, out)
+        return
     cp = codes.astype(np.uint32)
     cp += np.uint32(0x800) * (cp >= 0xD800)  # skip the surrogates
     text = cp.tobytes().decode("utf-32-le")
-    o = np.concatenate([oa, ob[1:] + oa[-1]]).tolist()
-    return [(text[o[i] : o[i + 1]], text[o[n + i] : o[n + i + 1]]) for i in range(n)]
+    o = offs.tolist()
+    strs = [text[o[i] : o[i + 1]] for i in range(len(first))]
+    f = Indel.normalized_similarity
+    ia, ib = inv[:m].tolist(), inv[m:].tolist()
+    for i in range(m):
+        x, y = strs[ia[i]], strs[ib[i]]
+        out[start + i] = f(x, y, score_cutoff=cutoff) if (x or y) else 1.0
 
 
 # -- rounds 2-7 (the stage's reduce and map methods call these) -------------------------------
@@ -339,7 +344,7 @@ def verify_pairs(table: pa.Table, docs, align_threshold: float | None):
     ok = np.ones(len(sim), bool)
     if align_threshold is not None:
         sim = aligned_similarity(t.column("rep_units").combine_chunks(), t.column("mem_units").combine_chunks(),
-                                 cutoff=align_threshold)
+                                 cutoff=align_threshold, keys=(t.column("rep").to_numpy(), t.column("mem").to_numpy()))
         ok = sim >= align_threshold
     rep, mem = t.column("rep").to_numpy(), t.column("mem").to_numpy()
     first = pa.array(rep < mem)

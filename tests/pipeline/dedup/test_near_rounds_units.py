@@ -57,6 +57,23 @@ def test_aligned_similarity_is_the_indel_similarity_of_the_units(monkeypatch, ch
     np.testing.assert_allclose(got, np.where(want >= 0.8, want, 0.0), atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk, split", [(1 << 22, False), (9, False), (1 << 22, True)])
+def test_alignment_converts_a_document_in_several_pairs_once_with_the_same_result(monkeypatch, chunk, split):
+    monkeypatch.setattr(near, "ALIGN_CHUNK_UNITS", chunk)
+    docs, _ = _pairs(seed=5, n=12)
+    rng = np.random.default_rng(6)
+    ka, kb = rng.integers(0, 12, 40), rng.integers(0, 12, 40)  # documents reused across pairs
+    a, b = [docs[k] for k in ka], [docs[k] for k in kb]
+    if split:  # room for the most distinct units of one pair, not for all of them
+        most = max(len(set(x) | set(y)) for x, y in zip(a, b, strict=True))
+        assert most < len({u for x in a + b for u in x})
+        monkeypatch.setattr(near, "_CODE_POINTS", most)
+    A, B = pa.array(a, pa.large_list(pa.uint32())), pa.array(b, pa.large_list(pa.uint32()))
+    want = np.array([_indel(x, y) for x, y in zip(a, b, strict=True)])
+    np.testing.assert_allclose(near.aligned_similarity(A, B, keys=(ka, kb + 100)), want, atol=1e-12)
+    np.testing.assert_allclose(near.aligned_similarity(A, B, keys=(ka, kb)), want, atol=1e-12)  # same keys, same docs
+
+
 def test_alignment_splits_pairs_whose_units_outnumber_the_code_points(monkeypatch):
     monkeypatch.setattr(near, "_CODE_POINTS", 25)  # fewer than the 40 distinct values in use
     a, b = _pairs(seed=3)
