@@ -76,6 +76,14 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
+def read_mapping(path: str | Path, what: str) -> dict:
+    """A YAML file that must hold a mapping (an empty file: {}), else a ConfigError naming it."""
+    d = read_yaml(path)[0] or {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what}")
+    return d
+
+
 def load_model(model: type[M], path: str | Path, data: Any = None, root: yaml.Node | None = None) -> M:
     """Validate the YAML file at `path` (or already-read `data`) against `model`."""
     if data is None:

@@ -35,7 +35,7 @@ from babelmill.contamination.items import MCItem
 from babelmill.paths import config_file
 from babelmill.pipeline.io.readers import OnBad, Quarantine, ReadOptions, WorkUnit, plan_units, read_corpus
 from babelmill.text import normalize_for_contamination
-from babelmill.yamlconf import ConfigError, read_yaml
+from babelmill.yamlconf import ConfigError, read_mapping
 
 DEFAULT_CONFIG = config_file("contamination", "ngram.yaml")
 
@@ -51,9 +51,7 @@ class NgramConfig:
     @classmethod
     def load(cls, path: str | Path | None = None) -> NgramConfig:
         p = Path(path or DEFAULT_CONFIG)
-        d = read_yaml(p)[0] or {}
-        if not isinstance(d, dict):
-            raise ConfigError(f"{p}: expected a mapping of n-gram settings")
+        d = read_mapping(p, "n-gram settings")
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigError(f"{p}: unknown keys {sorted(unknown)}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from babelmill.paths import config_file
-from babelmill.yamlconf import ConfigError, read_yaml
+from babelmill.yamlconf import ConfigError, read_mapping
 
 DEFAULT_CONFIG = config_file("contamination", "verdict.yaml")
 VERDICTS = ("contaminated", "clean", "inconclusive")
@@ -38,9 +38,7 @@ class VerdictConfig:
     @classmethod
     def load(cls, path: str | Path | None = None) -> VerdictConfig:
         p = Path(path or DEFAULT_CONFIG)
-        d = read_yaml(p)[0] or {}
-        if not isinstance(d, dict):
-            raise ConfigError(f"{p}: expected a mapping of verdict settings")
+        d = read_mapping(p, "verdict settings")
         bs, cal = d.get("bootstrap") or {}, d.get("calibration") or {}
         known = {"contaminated_below", "clean_above", "min_items", "metric", "require_above_chance", "bootstrap",
                  "calibration"}

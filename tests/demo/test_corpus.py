@@ -21,6 +21,7 @@ from demo.corpus import (
     split_documents,
 )
 from demo.udhr import load_languages, udhr_paragraphs
+from testing.lcs import lcs_length
 
 HELDOUT = (28, 29, 30)
 # lang -> (file code, bcp47, dir, paragraph template). {n}: article, {k}: paragraph.
@@ -157,15 +158,6 @@ def _n_blocks(span: str) -> int:
     return ends[-1] - ends[0] + 1
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
-    """Length of the longest common subsequence (difflib is not optimal on repetitive text)."""
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
 
 
 def _units(text: str, spaced: bool) -> list[str]:
@@ -189,7 +181,7 @@ def test_planted_duplicates(tmp_path, fixture):
         else:
             spaced = dup["lang_true"] != "zh"
             a, b = _units(orig["text"], spaced), _units(dup["text"], spaced)
-            changed = 1 - _lcs(a, b) / len(a)
+            changed = 1 - lcs_length(a, b) / len(a)
             assert dup["text"] != orig["text"] and 0 < changed <= 0.10 + 1 / len(a), (kind, changed)
             assert dup["text"].count("\n\n") == orig["text"].count("\n\n")  # paragraphs survive
     unplanted = {d["id"] for d in docs.values() if d["kind"] in ("exact_dup", "near_dup")} - {p[0] for p in planted}
@@ -233,7 +225,7 @@ def test_near_duplicate_edits_a_bounded_share():
     for seed in range(5):
         nd = near_duplicate(text, True, 0.07, random.Random(seed))
         a, b = text.split(), nd.split()
-        assert len(a) - _lcs(a, b) == round(300 * 0.07)  # exactly 21 words substituted or deleted
+        assert len(a) - lcs_length(a, b) == round(300 * 0.07)  # exactly 21 words substituted or deleted
         assert nd.count("\n\n") == 2
     th = "มนุษย์ทั้งหลายเกิดมามีอิสระ และเสมอภาคกัน"
     nd = near_duplicate(th, False, 0.05, random.Random(0))

@@ -9,20 +9,11 @@ import pyarrow as pa
 import pytest
 
 from babelmill.pipeline.dedup import near
-
-
-def _lcs(x: list[int], y: list[int]) -> int:
-    prev = [0] * (len(y) + 1)
-    for a in x:
-        cur = [0]
-        for j, b in enumerate(y):
-            cur.append(prev[j] + 1 if a == b else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
+from testing.lcs import lcs_length
 
 
 def _indel(x: list[int], y: list[int]) -> float:
-    return 1.0 if not x and not y else 2 * _lcs(x, y) / (len(x) + len(y))
+    return 1.0 if not x and not y else 2 * lcs_length(x, y) / (len(x) + len(y))
 
 
 def _pairs(seed: int = 0, n: int = 60):
