@@ -39,8 +39,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         from demo.corpus import build_demo_corpus
+        from demo.quality import build_quality_models
+        from demo.run import QUALITY_MODELS_DIR
 
         build_demo_corpus(ROOT / "data" / "demo")
+        # the demo config's perplexity and classifier stages read the models the demo trains
+        # (reused when `make demo` made them): without them the run stops at its preflight
+        build_quality_models(ROOT / QUALITY_MODELS_DIR)
         secs, m = timed_run(cfg_path, {"output.dir": str(tmp / "demo")})
         res["demo"] = {"docs": m["counts"]["docs_in"], "kept": m["counts"]["kept"], "seconds": round(secs, 2),
                        "docs_per_s": round(m["counts"]["docs_in"] / secs, 1)}
