@@ -145,7 +145,7 @@ def aligned_similarity(a: pa.Array, b: pa.Array, cutoff: float = 0.0,
     out = np.zeros(n, np.float64)
     if n == 0:
         return out
-    ka, kb = keys if keys is not None else (np.arange(n), np.arange(n, 2 * n))
+    ka, kb = (np.asarray(k) for k in keys) if keys is not None else (np.arange(n), np.arange(n, 2 * n))
     oa, ob = a.offsets.to_numpy(), b.offsets.to_numpy()
     # pairs in chunks of about ALIGN_CHUNK_UNITS units: the renumbering's codes (8 bytes a
     # unit) and the strings (4) of one chunk at a time, whatever the partition's size
@@ -155,7 +155,7 @@ def aligned_similarity(a: pa.Array, b: pa.Array, cutoff: float = 0.0,
     start = 0
     for stop in [*np.unique(np.clip(cuts, 1, n)).tolist(), n]:
         if stop > start:
-            _align_chunk(a, b, np.asarray(ka), np.asarray(kb), start, stop, cutoff, out)
+            _align_chunk(a, b, ka, kb, start, stop, cutoff, out)
             start = stop
     return out
 
@@ -295,12 +295,9 @@ def attach_rep(table: pa.Table, docs) -> pa.Table:
     return _attach(pa.table({"rep": pa.array(rep), "mem": pa.array(mem)}), "rep", docs, SCREEN_FIELDS)
 
 
-def pairs_by_mem(table: pa.Table) -> pa.Table:
-    return table.append_column("part", pa.array(slice_part(table.column("mem").to_numpy())))
-
-
-def pairs_by_rep(table: pa.Table) -> pa.Table:
-    return table.append_column("part", pa.array(slice_part(table.column("rep").to_numpy())))
+def pairs_by(table: pa.Table, side: str) -> pa.Table:
+    """Rounds 3 and 4's maps: pairs routed by the slice of their `side` document (rep or mem)."""
+    return table.append_column("part", pa.array(slice_part(table.column(side).to_numpy())))
 
 
 def screen_pairs(table: pa.Table, docs, threshold: float, threshold_chars: float):

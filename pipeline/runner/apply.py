@@ -61,15 +61,15 @@ def apply_unit(worker, unit) -> dict:
         return json.loads(stats_path.read_text())
     stats = json.loads(lay.staged_stats(unit.unit_id).read_text())
     mine, resolved = unit_decisions(worker, idx)
+    schema = final_schema(worker)
     # the global stages' internal columns (signatures: 512 B a document) only for the index
-    columns = None if want_index else [f.name for f in final_schema(worker) if f.name != "cluster_size"]
+    columns = None if want_index else [f.name for f in schema if f.name != "cluster_size"]
     table = pq.read_table(lay.staged(unit.unit_id), columns=columns)
     refs = make_refs(idx, table.num_rows)
     if want_index:  # before the unit's stats: those mark the unit done
         _write_index(worker, idx, table, refs, resolved)
     drop_refs = mine.column("ref").to_numpy()
     dropped = np.isin(refs, drop_refs)
-    schema = final_schema(worker)
     counts = ChainCounts()
     # rejects: one row per dropped document, in the order of `mine`
     if dropped.any():

@@ -6,6 +6,7 @@ only move rows between partitions.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -222,7 +223,7 @@ class NearDedupStage(GlobalStage):
         # id and units for those that pass, at most every pair)
         screened = rounds.run("screen", attach.tasks("_by_mem"), "_screen", rows=attach.rows,
                               row_bytes=2 * sig_bytes + match_bytes, data_bytes=2 * attach.bytes)
-        # lo's data doubles the screened rows; the alignment's working copies of both sides
+        # rep's data doubles the screened rows; the alignment's working copies of both sides
         # (near.ALIGN_CHUNK_UNITS at a time) and the output come on top: measured at 1M documents
         # (bench/dedup_scale.py), 2x the input bytes put a partition at 565 MB for 512
         verified = rounds.run("verify", screened.tasks("_by_rep_screened"), "_verify", rows=screened.rows,
@@ -270,23 +271,22 @@ class NearDedupStage(GlobalStage):
         return d
 
     def _attach(self, table, context):
-        return near.attach_rep(table, lambda u, rows, f: self._docs(context, u, rows, f))
+        return near.attach_rep(table, partial(self._docs, context))
 
     def _by_mem(self, table, task, context):
-        return near.pairs_by_mem(table)
+        return near.pairs_by(table, "mem")
 
     def _screen(self, table, context):
         p = self.params
         thr_chars = p.threshold if p.threshold_unspaced is None else p.threshold_unspaced
-        return near.screen_pairs(table, lambda u, rows, f: self._docs(context, u, rows, f), p.threshold, thr_chars)
+        return near.screen_pairs(table, partial(self._docs, context), p.threshold, thr_chars)
 
     def _by_rep_screened(self, table, task, context):
-        return near.pairs_by_rep(table)
+        return near.pairs_by(table, "rep")
 
     def _verify(self, table, context):
         p = self.params
-        return near.verify_pairs(table, lambda u, rows, f: self._docs(context, u, rows, f),
-                                 p.align_threshold if p.verify == "alignment" else None)
+        return near.verify_pairs(table, partial(self._docs, context), p.align_threshold if p.verify == "alignment" else None)
 
     def _node_rows_verified(self, table, task, context):
         return near.node_rows_verified(table)

@@ -122,6 +122,17 @@ def _byte_counts(texts: pa.Array, n: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _pieces(split: pa.Array, n: int) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """The non-empty, whitespace-trimmed pieces (lines, paragraphs) of a split of `n`
+    documents: (pieces, parent document, length in characters, pieces per document)."""
+    pieces = pc.utf8_trim_whitespace(pc.list_flatten(split))
+    parent = _np(pc.list_parent_indices(split), np.int64)
+    length = _np(pc.utf8_length(pieces), np.int64)
+    ne = length > 0
+    parent, length = parent[ne], length[ne]
+    return pieces.filter(pa.array(ne)), parent, length, np.bincount(parent, minlength=n).astype(np.float64)
+
+
 def _dups(pieces: pa.Array, parent: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per document: number of pieces equal to an earlier piece of the same document, and their
     characters."""
@@ -303,14 +314,7 @@ def compute_stats(texts: pa.Array | pa.ChunkedArray | list[str | None], lang_idx
             out["lorem_ipsum"][idx] = _np(pc.count_substring(lower.take(pa.array(idx)), "lorem ipsum"), np.float64)
 
     if "lines" in g:
-        ll = pc.split_pattern(texts, "\n")
-        lines = pc.utf8_trim_whitespace(pc.list_flatten(ll))
-        lpar = _np(pc.list_parent_indices(ll), np.int64)
-        llen = _np(pc.utf8_length(lines), np.int64)
-        ne = llen > 0
-        lines = lines.filter(pa.array(ne))
-        lpar, llen = lpar[ne], llen[ne]
-        nl = np.bincount(lpar, minlength=n).astype(np.float64)
+        lines, lpar, llen, nl = _pieces(pc.split_pattern(texts, "\n"), n)
         if len(lines):
             bullet = _np(pc.match_substring_regex(lines, BULLET_RE), bool)
             ell = _np(pc.or_(pc.ends_with(lines, "..."), pc.ends_with(lines, "…")), bool)
@@ -342,14 +346,7 @@ def compute_stats(texts: pa.Array | pa.ChunkedArray | list[str | None], lang_idx
         out["dup_line_frac"] = _div(dl, nl)
         out["dup_line_char_frac"] = _div(dc, nchars)
     if "paras" in g:
-        pl = pc.split_pattern_regex(texts, PARA_SEP)
-        paras = pc.utf8_trim_whitespace(pc.list_flatten(pl))
-        ppar = _np(pc.list_parent_indices(pl), np.int64)
-        plen = _np(pc.utf8_length(paras), np.int64)
-        ne = plen > 0
-        paras = paras.filter(pa.array(ne))
-        ppar, plen = ppar[ne], plen[ne]
-        npar = np.bincount(ppar, minlength=n).astype(np.float64)
+        paras, ppar, plen, npar = _pieces(pc.split_pattern_regex(texts, PARA_SEP), n)
         dp, dc = _dups(paras, ppar, plen.astype(np.float64), n)
         out["dup_para_frac"] = _div(dp, npar)
         out["dup_para_char_frac"] = _div(dc, nchars)
