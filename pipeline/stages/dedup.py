@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from babelmill.languages import load_registry
 from babelmill.pipeline.core.components import connected_components
 from babelmill.pipeline.core.global_stage import GlobalStage, cluster_sizes
 from babelmill.pipeline.core.rounds import read_rows
@@ -142,9 +141,7 @@ class NearDedupStage(GlobalStage):
         self.key_rows_per_doc, self.key_row_bytes = p.bands, 24
 
     def setup(self, ctx):
-        # the run's registry (RunContext), unless this stage's own `registry` names another
-        p_reg = self.params.registry
-        self.reg = ctx.registry if ctx.uses_run_registry(p_reg) else load_registry(p_reg)
+        self.reg = ctx.registry_for(self.params.registry)  # the run's, unless its own parameter names another
         self.a, self.b = permutations(self.params.num_perm, self.params.seed)
         self._spaced = {c: self.reg.is_space_delimited(c) for c in self.reg.codes}
         # without a language, the script decides: scripts of unspaced languages that are not the
