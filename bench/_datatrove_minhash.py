@@ -1,9 +1,23 @@
 """Runs datatrove's four MinHash stages on a JSONL corpus and prints timings and removed ids
 as JSON. Executed by bench/dedup_speed.py inside its own virtualenv (datatrove 0.10.1 needs
 xxhash<4), so it imports nothing from babelmill. Word tokenizer: \\w+ (what babelmill uses;
-datatrove's default English tokenizer needs NLTK)."""
+datatrove's default English tokenizer needs NLTK).
+
+    _datatrove_minhash.py DOCS.jsonl sig|all|io
+
+- sig: the signature stage only, on documents parsed before the clock starts;
+- all: the four stages on documents parsed before the clock starts, no output written (the
+  stages alone);
+- io: the four stages as datatrove's examples/minhash_deduplication.py runs them: `JsonlReader`
+  feeds the signature stage and, again, the filter, which writes the kept documents and (its
+  `exclusion_writer`) the removed ones, as babelmill's rejects keep their text. `ParquetWriter`
+  (zstd) in place of the example's `JsonlWriter`, so that both sides write babelmill's output
+  format. Left out, so that datatrove does no more work than babelmill: the example's
+  `TokensCounter`, cluster ids and sizes (babelmill's output has cluster sizes).
+"""
 
 import json
+import os
 import re
 import sys
 import tempfile
@@ -35,7 +49,10 @@ class RegexTokenizer(WordTokenizer):
 
 
 def main():
-    path, signature_only = sys.argv[1], sys.argv[2] == "sig"
+    path, mode = sys.argv[1], sys.argv[2]
+    if mode == "io":
+        return main_io(path)
+    signature_only = mode == "sig"
     docs = [json.loads(line) for line in open(path, encoding="utf-8")]
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
     out = {}
@@ -58,6 +75,39 @@ def main():
             out["filter_s"] = time.perf_counter() - t
             keep = set(kept)
             out["removed"] = [d["id"] for d in docs if d["id"] not in keep]
+    print(json.dumps(out))
+
+
+def main_io(path):
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import ParquetWriter
+
+    folder, name = os.path.split(os.path.abspath(path))
+    cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
+    out = {}
+
+    def reader():
+        return JsonlReader(folder, glob_pattern=name).run()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg, language=RegexTokenizer()).run(reader())
+        out["signature_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for b in range(cfg.num_buckets):
+            MinhashDedupBuckets(input_folder=f"{tmp}/sigs", output_folder=f"{tmp}/buckets", config=cfg).run(rank=b, world_size=cfg.num_buckets)
+        out["buckets_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        MinhashDedupCluster(input_folder=f"{tmp}/buckets", output_folder=f"{tmp}/remove", config=cfg).run()
+        out["cluster_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        removed = ParquetWriter(f"{tmp}/removed", compression="zstd")
+        flt = MinhashDedupFilter(input_folder=f"{tmp}/remove", exclusion_writer=removed)
+        kept = [d.id for d in ParquetWriter(f"{tmp}/output", compression="zstd").run(flt.run(reader()))]
+        out["filter_s"] = time.perf_counter() - t
+        keep = set(kept)
+        ids = [json.loads(line)["id"] for line in open(path, encoding="utf-8")]
+        out["removed"] = [i for i in ids if i not in keep]
     print(json.dumps(out))
 
 
