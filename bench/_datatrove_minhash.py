@@ -51,48 +51,45 @@ class RegexTokenizer(WordTokenizer):
 def main():
     path, mode = sys.argv[1], sys.argv[2]
     if mode == "io":
-        return main_io(path)
-    signature_only = mode == "sig"
-    docs = [json.loads(line) for line in open(path, encoding="utf-8")]
-    cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        sig = MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg, language=RegexTokenizer())
-        sig.run(Document(text=d["text"], id=d["id"]) for d in docs)  # writes signature files
-        out["signature_s"] = time.perf_counter() - t
-        if not signature_only:
-            t = time.perf_counter()
-            for b in range(cfg.num_buckets):
-                MinhashDedupBuckets(input_folder=f"{tmp}/sigs", output_folder=f"{tmp}/buckets", config=cfg).run(rank=b, world_size=cfg.num_buckets)
-            out["buckets_s"] = time.perf_counter() - t
-            t = time.perf_counter()
-            MinhashDedupCluster(input_folder=f"{tmp}/buckets", output_folder=f"{tmp}/remove", config=cfg).run()
-            out["cluster_s"] = time.perf_counter() - t
-            t = time.perf_counter()
-            kept = [d.id for d in MinhashDedupFilter(input_folder=f"{tmp}/remove").run(
-                Document(text=d["text"], id=d["id"]) for d in docs)]
-            out["filter_s"] = time.perf_counter() - t
-            keep = set(kept)
-            out["removed"] = [d["id"] for d in docs if d["id"] not in keep]
+        from datatrove.pipeline.readers import JsonlReader
+        from datatrove.pipeline.writers import ParquetWriter
+
+        folder, name = os.path.split(os.path.abspath(path))
+
+        def docs():
+            return JsonlReader(folder, glob_pattern=name).run()
+
+        def filtered(tmp):
+            flt = MinhashDedupFilter(input_folder=f"{tmp}/remove",
+                                     exclusion_writer=ParquetWriter(f"{tmp}/removed", compression="zstd"))
+            return ParquetWriter(f"{tmp}/output", compression="zstd").run(flt.run(docs()))
+    else:
+        parsed = [json.loads(line) for line in open(path, encoding="utf-8")]
+
+        def docs():
+            return (Document(text=d["text"], id=d["id"]) for d in parsed)
+
+        def filtered(tmp):
+            return MinhashDedupFilter(input_folder=f"{tmp}/remove").run(docs())
+
+    out = run_stages(docs, filtered, signature_only=mode == "sig")
+    if "kept" in out:
+        keep = set(out.pop("kept"))
+        out["removed"] = [i for i in (json.loads(line)["id"] for line in open(path, encoding="utf-8")) if i not in keep]
     print(json.dumps(out))
 
 
-def main_io(path):
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import ParquetWriter
-
-    folder, name = os.path.split(os.path.abspath(path))
+def run_stages(docs, filtered, signature_only: bool) -> dict:
+    """The four stages, each timed: `docs()` feeds the signature stage, `filtered(tmp)` is the
+    filter stage's output (kept documents)."""
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
     out = {}
-
-    def reader():
-        return JsonlReader(folder, glob_pattern=name).run()
-
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg, language=RegexTokenizer()).run(reader())
+        MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg, language=RegexTokenizer()).run(docs())
         out["signature_s"] = time.perf_counter() - t
+        if signature_only:
+            return out
         t = time.perf_counter()
         for b in range(cfg.num_buckets):
             MinhashDedupBuckets(input_folder=f"{tmp}/sigs", output_folder=f"{tmp}/buckets", config=cfg).run(rank=b, world_size=cfg.num_buckets)
@@ -101,14 +98,9 @@ def main_io(path):
         MinhashDedupCluster(input_folder=f"{tmp}/buckets", output_folder=f"{tmp}/remove", config=cfg).run()
         out["cluster_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        removed = ParquetWriter(f"{tmp}/removed", compression="zstd")
-        flt = MinhashDedupFilter(input_folder=f"{tmp}/remove", exclusion_writer=removed)
-        kept = [d.id for d in ParquetWriter(f"{tmp}/output", compression="zstd").run(flt.run(reader()))]
+        out["kept"] = [d.id for d in filtered(tmp)]
         out["filter_s"] = time.perf_counter() - t
-        keep = set(kept)
-        ids = [json.loads(line)["id"] for line in open(path, encoding="utf-8")]
-        out["removed"] = [i for i in ids if i not in keep]
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":
