@@ -121,11 +121,14 @@ def _workers(unit_stats: list[dict]) -> dict:
 
 
 def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, started, stage_descriptions,
-                   skipped=(), skipped_total=None, global_phases=None, context=None) -> dict:
+                   skipped=(), skipped_total=None, global_phases=None, context=None, phase_seconds=None) -> dict:
     """`skipped`: inputs the planner left out ({path, reason, detail}), at most a capped number
     of them; `skipped_total` how many there were in all. `global_phases`: per global stage its
     drops, seconds and rounds (partitions, rows, seconds, peak RSS of the reduce workers).
-    `context`: the run's RunContext (default: the one the config chooses)."""
+    `context`: the run's RunContext (default: the one the config chooses). `phase_seconds`:
+    wall-clock seconds of the map phase (read and the stage chain), and with global stages of
+    the global phase (their rounds) and the apply phase, as spent by this invocation: where a
+    run's time went, without a profiler."""
     if context is None:
         from babelmill.pipeline.core.context import RunContext
 
@@ -151,6 +154,7 @@ def build_manifest(*, cfg, fingerprint, engine, units, unit_stats, resumed, star
         },
         "units": {"total": len(units), "reused_from_earlier_run": resumed},
         "seconds": round(time.time() - started, 3),
+        "phase_seconds": {k: round(v, 3) for k, v in (phase_seconds or {}).items()},
         "workers": _workers(unit_stats),
         "counts": aggregate(unit_stats, [d["name"] for d in stage_descriptions]),
     }

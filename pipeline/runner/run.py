@@ -317,11 +317,18 @@ def _run_locked(cfg, ctx, stages, global_stages, eng, engine_name, fingerprint, 
     spec = RunSpec(config=cfg.model_dump(mode="json"), run_dir=str(layout.root), config_fingerprint=fingerprint,
                    context=ctx.to_dict())
     desc = f"{cfg.name} [{engine_name}]"
+    # wall-clock seconds of each phase in this invocation (a phase a resumed run skips: 0)
+    phase_seconds = {"map": 0.0, **({"global": 0.0, "apply": 0.0} if global_stages else {})}
+    t0 = time.perf_counter()
     if pending:
         with _progress(quiet, marker_dir, len(units), len(done), desc):
             eng.run_units(spec, pending)
+    phase_seconds["map"] = time.perf_counter() - t0
     if global_stages:
+        t0 = time.perf_counter()
         global_report = _run_global_phases(eng, ctx, units, global_stages, inputs, against)
+        phase_seconds["global"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         index = {u.unit_id: i for i, u in enumerate(units)}
         apply_spec = RunSpec(config=spec.config, run_dir=spec.run_dir, config_fingerprint=fingerprint,
                              phase="apply", unit_index=index, context=spec.context)
@@ -331,6 +338,7 @@ def _run_locked(cfg, ctx, stages, global_stages, eng, engine_name, fingerprint, 
                 eng.run_units(apply_spec, todo)
         if cfg.dedup.index:
             dedup_index.finish(layout.root, units, global_stages)
+        phase_seconds["apply"] = time.perf_counter() - t0
 
     unit_stats = [json.loads(layout.unit_stats(u.unit_id).read_text()) for u in units]
     skipped = [{"path": str(s.path), "reason": s.reason, "detail": s.detail} for s in plan.skipped]
@@ -347,6 +355,7 @@ def _run_locked(cfg, ctx, stages, global_stages, eng, engine_name, fingerprint, 
         skipped_total=len(skipped),
         global_phases=global_report,
         context=ctx,
+        phase_seconds=phase_seconds,
     )
     if not manifest["counts"]["balanced"]:
         raise RuntimeError(f"accounting mismatch in {layout.root}: {manifest['counts']}")

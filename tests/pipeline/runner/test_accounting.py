@@ -33,3 +33,23 @@ def test_every_document_accounted_for(corpus, tmp_path):
     assert {i["source"] for i in on_disk["inputs"]} == {p.name for p in corpus.glob("*.jsonl")}
     assert all(len(i["fingerprint"]) > 8 for i in on_disk["inputs"])
     assert on_disk["versions"]["pyarrow"]
+
+
+def test_manifest_times_each_phase(corpus, tmp_path):
+    """phase_seconds: the map phase alone without global stages; map, global and apply with
+    them, within the run's own seconds; a rerun that finds everything done spends ~0 on each."""
+    def run(stages, out):
+        cfg = PipelineConfig.model_validate({"input": {"paths": [str(corpus)]}, "output": {"dir": str(out)},
+                                             "stages": stages, "engine": {"name": "local"}})
+        return run_pipeline(cfg, quiet=True)
+
+    plain = run(["langid"], tmp_path / "plain")
+    assert set(plain["phase_seconds"]) == {"map"}
+    m = run(["dedup_exact"], tmp_path / "dedup")
+    ph = m["phase_seconds"]
+    assert set(ph) == {"map", "global", "apply"}
+    assert all(v > 0 for v in ph.values()), ph
+    assert sum(ph.values()) <= m["seconds"] + 0.01
+    again = run(["dedup_exact"], tmp_path / "dedup")
+    assert again["units"]["reused_from_earlier_run"] == again["units"]["total"]
+    assert again["phase_seconds"]["map"] < ph["map"] and again["phase_seconds"]["apply"] < ph["apply"]
