@@ -3,9 +3,8 @@ as JSON. Executed by bench/dedup_speed.py inside its own virtualenv (datatrove 0
 xxhash<4), so it imports nothing from babelmill. Word tokenizer: \\w+ (what babelmill uses;
 datatrove's default English tokenizer needs NLTK).
 
-    _datatrove_minhash.py DOCS.jsonl sig|all|io
+    _datatrove_minhash.py DOCS.jsonl all|io
 
-- sig: the signature stage only, on documents parsed before the clock starts;
 - all: the four stages on documents parsed before the clock starts, no output written (the
   stages alone);
 - io: the four stages as datatrove's examples/minhash_deduplication.py runs them: `JsonlReader`
@@ -72,14 +71,13 @@ def main():
         def filtered(tmp):
             return MinhashDedupFilter(input_folder=f"{tmp}/remove").run(docs())
 
-    out = run_stages(docs, filtered, signature_only=mode == "sig")
-    if "kept" in out:
-        keep = set(out.pop("kept"))
-        out["removed"] = [i for i in (json.loads(line)["id"] for line in open(path, encoding="utf-8")) if i not in keep]
+    out = run_stages(docs, filtered)
+    keep = set(out.pop("kept"))
+    out["removed"] = [i for i in (json.loads(line)["id"] for line in open(path, encoding="utf-8")) if i not in keep]
     print(json.dumps(out))
 
 
-def run_stages(docs, filtered, signature_only: bool) -> dict:
+def run_stages(docs, filtered) -> dict:
     """The four stages, each timed: `docs()` feeds the signature stage, `filtered(tmp)` is the
     filter stage's output (kept documents)."""
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
@@ -88,8 +86,6 @@ def run_stages(docs, filtered, signature_only: bool) -> dict:
         t = time.perf_counter()
         MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg, language=RegexTokenizer()).run(docs())
         out["signature_s"] = time.perf_counter() - t
-        if signature_only:
-            return out
         t = time.perf_counter()
         for b in range(cfg.num_buckets):
             MinhashDedupBuckets(input_folder=f"{tmp}/sigs", output_folder=f"{tmp}/buckets", config=cfg).run(rank=b, world_size=cfg.num_buckets)
