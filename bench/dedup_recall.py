@@ -107,6 +107,12 @@ def main() -> int:
               f"({s['wrongly_removed_rate']:.4f}); hard negatives removed by boilerplate length: "
               + ", ".join(f"{r}: {a}/{b}" for r, (a, b) in sc["hard_by_boilerplate"].items()))
         print(table(sc))
+        langs = {k.split("|", 1)[1]: v for k, v in sc["cells"].items() if k.startswith("lang|")}
+        missed = sorted((k, f, n) for k, (f, n) in langs.items() if f < n)
+        res[name]["languages_all_found_upto_10pct"] = [len(langs) - len(missed), len(langs)]
+        print(f"  per language (declaration), copies up to 10% edited: all found in {len(langs) - len(missed)} of "
+              f"{len(langs)}; " + ("missed in: " + ", ".join(f"{k} {f}/{n}" for k, f, n in missed[:25])
+                                   + (f" (+{len(missed) - 25} more)" if len(missed) > 25 else "") if missed else "none missed"))
     b = res.get("babelmill", {})
     res["headline"] = (f"report half: recall up to 5% edited {b.get('recall_upto_5pct_spaced')} spaced / "
                        f"{b.get('recall_upto_5pct_unspaced')} unspaced, wrongly removed {b.get('wrongly_removed_rate')}"

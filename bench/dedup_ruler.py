@@ -209,7 +209,7 @@ def apply_edit(text: str, kind: str, share: float, unspaced: bool, pool: list[st
 @dataclass
 class Corpus:
     docs: list[dict]                   # {id, text, lang}
-    pairs: list[dict]                  # {dup, orig, share, kind, family, ruler_j}
+    pairs: list[dict]                  # {dup, orig, share, kind, family, lang, ruler_j}
     unique: list[str]                  # ids that must be kept
     hard_negatives: list[str] = field(default_factory=list)
 
@@ -254,14 +254,14 @@ def build_corpus(src: Source, seed: int = 0, copy_rate: float = 0.5, shares=SHAR
                     dup = apply_edit(mid, "substitute", share, un, pool, other, rng)
                     docs.append({"id": cid + "m", "text": mid, "lang": lang})
                     pairs.append({"dup": cid + "m", "orig": did, "share": share, "kind": "chain-1", "family": _fam(un),
-                                  "ruler_j": ruler_jaccard(mid, t)})
+                                  "lang": lang, "ruler_j": ruler_jaccard(mid, t)})
                     total = round(2 * share, 4)
                 else:
                     dup = apply_edit(t, kind, share, un, pool, other, rng)
                     total = share
                 docs.append({"id": cid, "text": dup, "lang": lang})
                 pairs.append({"dup": cid, "orig": did, "share": total, "kind": kind, "family": _fam(un),
-                              "ruler_j": ruler_jaccard(dup, t)})
+                              "lang": lang, "ruler_j": ruler_jaccard(dup, t)})
         if len(wrapped) >= 2:
             # one site per language: its boilerplate (half as header, half as footer) is a text
             # of the language that is not emitted; the bodies are cut to 1/ratio of its length,
@@ -291,7 +291,8 @@ def _fam(unspaced: bool) -> str:
 def score(corpus: Corpus, rejects: list[dict]) -> dict:
     """Recall of planted copies (found = the copy and its original end up in one cluster, i.e.
     the copy is dropped pointing into the original's cluster) by share, kind, family and ruler
-    Jaccard; wrongly removed unique documents and hard negatives."""
+    Jaccard, and per language (`lang|<lang>`: copies up to 10% edited); wrongly removed unique
+    documents and hard negatives."""
     rep = {r["id"]: r.get("kept_id") for r in rejects if r["reason"] in ("dup_exact", "dup_near")}
 
     def root(x):
@@ -305,7 +306,8 @@ def score(corpus: Corpus, rejects: list[dict]) -> dict:
         ok = int(root(p["dup"]) == root(p["orig"]))
         kind = "chain" if p["kind"].startswith("chain") else p["kind"]
         for key in (("share", p["family"], p["share"]), ("kind", p["family"], kind, p["share"]),
-                    ("ruler", p["family"], _jbin(p["ruler_j"])), ("all", p["family"]), ("all", "both")):
+                    ("ruler", p["family"], _jbin(p["ruler_j"])), ("all", p["family"]), ("all", "both"),
+                    *((("lang", p["lang"]),) if p["share"] <= 0.10 else ())):
             cells[key][0] += ok
             cells[key][1] += 1
     wrong = [u for u in corpus.unique if u in rep]
